@@ -1,0 +1,181 @@
+"""The ``condgen`` command (also ``python -m condgen_helpers``).
+
+    condgen train MODEL --out DIR [--dataset digits] [--epochs N] [--seed S] [--device auto]
+    condgen sample DIR --out FILE.npz [--n N | --n-per-class K] [--labels 0,3,7] [--seed S]
+    condgen evaluate DIR [--seed S]
+
+Every mistake (unknown model or dataset, a bad value, a missing run folder, a file that is not our
+checkpoint, a label outside the classes) ends with exit status 2 and one line saying what to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .errors import CondgenError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, no usage block
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or more, got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _count(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _labels(text: str) -> list[int]:
+    try:
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"labels must be whole numbers separated by commas, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .data import DATASETS
+    from .models import MODELS
+    from .reproducibility import DEVICES
+
+    p = _Parser(prog="condgen", description="Train, sample and evaluate the models of the condgen course.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a model and write model.pt, metrics.json, samples.png")
+    t.add_argument("model", help=f"one of: {', '.join(MODELS)}")
+    t.add_argument("--out", required=True, type=Path, help="run folder to write")
+    t.add_argument("--dataset", default="digits", help=f"one of: {', '.join(DATASETS)} (default digits)")
+    t.add_argument("--epochs", type=_count, default=None, help="passes over the data (default: the model's course default)")
+    t.add_argument("--seed", type=_count, default=0)
+    t.add_argument("--device", default="auto", help=f"one of: {', '.join(DEVICES)}")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    s = sub.add_parser("sample", help="draw samples from a trained model into an .npz file")
+    s.add_argument("run", type=Path, help="run folder written by `condgen train`")
+    s.add_argument("--out", required=True, type=Path, help="FILE.npz to write")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--n", type=_positive, help="number of samples (default 100)")
+    g.add_argument("--n-per-class", type=_positive, help="samples per class (conditional models)")
+    s.add_argument("--labels", type=_labels, help="classes to sample, e.g. 0,3,7 (conditional models)")
+    s.add_argument("--seed", type=_count, default=0)
+
+    e = sub.add_parser("evaluate", help="print a trained model's evaluation figures as JSON")
+    e.add_argument("run", type=Path, help="run folder written by `condgen train`")
+    e.add_argument("--seed", type=_count, default=0)
+    return p
+
+
+def cmd_train(args) -> int:
+    import torch
+
+    from .checkpoints import save_checkpoint
+    from .data import load_dataset
+    from .evaluation import evaluate_model, real_floor
+    from .models import model_class
+    from .plots import save_grid
+    from .reproducibility import pick_device, seed_everything
+    from .training import fit
+
+    cls = model_class(args.model)
+    data = load_dataset(args.dataset, "train")
+    device = pick_device(args.device)
+    seed_everything(args.seed)
+    model = cls(data.image_shape, data.n_classes, device)
+    epochs = cls.default_epochs if args.epochs is None else args.epochs
+    start = time.perf_counter()
+    history = fit(model, data, epochs=epochs, seed=args.seed, progress=not args.quiet)
+    seconds = time.perf_counter() - start
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(model, args.out / "model.pt", dataset=args.dataset)
+    figures = evaluate_model(model, args.dataset, seed=args.seed)
+    metrics = {"model": args.model, "dataset": args.dataset, "epochs": epochs, "seed": args.seed,
+               "device": str(device), "train_seconds": round(seconds, 2), "steps": model.steps,
+               "final_losses": {k: v[-1] for k, v in history.items()} if model.steps else {},
+               **figures, "floor": real_floor(args.dataset, conditional=model.conditional)}
+    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    g = torch.Generator().manual_seed(args.seed)
+    if model.conditional:
+        labels = torch.arange(data.n_classes).repeat_interleave(10)
+        images = model.sample(len(labels), labels=labels, generator=g)
+    else:
+        images = model.sample(100, generator=g)
+    save_grid(images, args.out / "samples.png", nrow=10, title=f"{args.model} on {args.dataset}")
+    print(f"trained {args.model} on {args.dataset} in {seconds:.1f} s; wrote {args.out}/model.pt, "
+          "metrics.json, samples.png")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    import numpy as np
+    import torch
+
+    from .checkpoints import load_checkpoint
+
+    if args.out.suffix != ".npz":
+        raise CondgenError(f"--out must name an .npz file, got {args.out}")
+    model, _ = load_checkpoint(args.run)
+    g = torch.Generator().manual_seed(args.seed)
+    if not model.conditional and (args.n_per_class or args.labels):
+        raise CondgenError(f"model {model.name!r} is unconditional: use --n, not --n-per-class or --labels")
+    if model.conditional:
+        classes = torch.tensor(args.labels if args.labels else range(model.n_classes))
+        if args.n is not None:
+            labels = classes[torch.randint(len(classes), (args.n,), generator=g)]
+        else:
+            labels = classes.repeat_interleave(args.n_per_class or 10)
+        images = model.sample(len(labels), labels=labels, generator=g)
+        arrays = {"images": images.numpy().astype(np.float32), "labels": labels.numpy().astype(np.int64)}
+    else:
+        images = model.sample(args.n or 100, generator=g)
+        arrays = {"images": images.numpy().astype(np.float32)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(args.out, **arrays)
+    print(f"wrote {len(images)} samples to {args.out}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .checkpoints import load_checkpoint
+    from .evaluation import evaluate_model, real_floor
+
+    model, meta = load_checkpoint(args.run)
+    dataset = meta.get("dataset", "digits")
+    figures = evaluate_model(model, dataset, seed=args.seed)
+    out = {"model": meta["model"], "dataset": dataset, **figures,
+           "floor": real_floor(dataset, conditional=model.conditional)}
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except CondgenError as exc:
+        print(f"condgen: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("condgen: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

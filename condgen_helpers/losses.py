@@ -1,0 +1,72 @@
+"""Objectives of the course, each beside the equation it implements.
+
+All GAN losses take discriminator *logits* (pre-sigmoid scores) and use the numerically stable
+``binary_cross_entropy_with_logits``: applying a sigmoid first and then ``log`` loses precision
+exactly where the generator needs gradient.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+GENERATOR_LOSSES = ("non_saturating", "minimax")
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Negative of the GAN value the discriminator maximises (Goodfellow et al. 2014, eq. 1):
+    -( E_x log D(x) + E_z log(1 - D(G(z))) ), with D = sigmoid(logit). Minimum 2 log 2 at D = 1/2
+    is what an optimal D scores against a perfect generator."""
+    real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    return real + fake
+
+
+def generator_loss(fake_logits: torch.Tensor, kind: str = "non_saturating") -> torch.Tensor:
+    """The generator's loss on D's logits for its samples.
+
+    ``minimax``: E log(1 - D(G(z))), the term of the original game (Goodfellow et al. 2014, eq. 1);
+    it saturates: when D confidently rejects fakes, its gradient vanishes.
+    ``non_saturating``: -E log D(G(z)) (same paper, section 3): same fixed point, strong gradient early.
+    """
+    if kind == "non_saturating":
+        return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+    if kind == "minimax":
+        # log(1 - sigmoid(l)) = -softplus(l)
+        return -F.softplus(fake_logits).mean()
+    raise ValueError(f"unknown generator loss {kind!r}: use one of {', '.join(GENERATOR_LOSSES)}")
+
+
+def optimal_discriminator(p_data: torch.Tensor, p_model: torch.Tensor) -> torch.Tensor:
+    """D*(x) = p_data(x) / (p_data(x) + p_g(x)) (Goodfellow et al. 2014, proposition 1)."""
+    return p_data / (p_data + p_model)
+
+
+def js_divergence(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Jensen-Shannon divergence in nats between two discrete distributions (last axis sums to 1)."""
+    m = 0.5 * (p + q)
+    kl = lambda a, b: torch.where(a > 0, a * (a / b).log(), torch.zeros_like(a)).sum(-1)  # noqa: E731
+    return 0.5 * kl(p, m) + 0.5 * kl(q, m)
+
+
+def gaussian_kl(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor | float = 0.0,
+                logvar_p: torch.Tensor | float = 0.0) -> torch.Tensor:
+    """KL( N(mu_q, diag e^logvar_q) || N(mu_p, diag e^logvar_p) ) in nats, summed over the last axis.
+
+    Closed form per dimension: 0.5 * (logvar_p - logvar_q + (e^logvar_q + (mu_q - mu_p)^2) / e^logvar_p - 1);
+    with a standard normal prior this is Kingma and Welling (2014), appendix B.
+    """
+    mu_p = torch.as_tensor(mu_p, dtype=mu_q.dtype, device=mu_q.device)
+    logvar_p = torch.as_tensor(logvar_p, dtype=mu_q.dtype, device=mu_q.device)
+    per_dim = 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1)
+    return per_dim.sum(-1)
+
+
+def log_normal(x: torch.Tensor, mu: torch.Tensor | float = 0.0,
+               logvar: torch.Tensor | float = 0.0) -> torch.Tensor:
+    """log N(x; mu, diag e^logvar) in nats, summed over the last axis."""
+    mu = torch.as_tensor(mu, dtype=x.dtype, device=x.device)
+    logvar = torch.as_tensor(logvar, dtype=x.dtype, device=x.device)
+    return (-0.5 * (math.log(2 * math.pi) + logvar + (x - mu) ** 2 / logvar.exp())).sum(-1)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from .errors import CondgenError
@@ -83,40 +82,24 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_train(args) -> int:
     import torch
 
+    from .benchmark import train_and_evaluate
     from .checkpoints import save_checkpoint
-    from .data import load_dataset
-    from .evaluation import evaluate_model, real_floor
-    from .models import model_class
     from .plots import save_grid
-    from .reproducibility import pick_device, seed_everything
-    from .training import fit
 
-    cls = model_class(args.model)
-    data = load_dataset(args.dataset, "train")
-    device = pick_device(args.device)
-    seed_everything(args.seed)
-    model = cls(data.image_shape, data.n_classes, device)
-    epochs = cls.default_epochs if args.epochs is None else args.epochs
-    start = time.perf_counter()
-    history = fit(model, data, epochs=epochs, seed=args.seed, progress=not args.quiet)
-    seconds = time.perf_counter() - start
+    model, _, metrics = train_and_evaluate(args.model, args.dataset, args.epochs, args.seed,
+                                           args.device, progress=not args.quiet)
     args.out.mkdir(parents=True, exist_ok=True)
     save_checkpoint(model, args.out / "model.pt", dataset=args.dataset)
-    figures = evaluate_model(model, args.dataset, seed=args.seed)
-    metrics = {"model": args.model, "dataset": args.dataset, "epochs": epochs, "seed": args.seed,
-               "device": str(device), "train_seconds": round(seconds, 2), "steps": model.steps,
-               "final_losses": {k: v[-1] for k, v in history.items()} if model.steps else {},
-               **figures, "floor": real_floor(args.dataset, conditional=model.conditional)}
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     g = torch.Generator().manual_seed(args.seed)
     if model.conditional:
-        labels = torch.arange(data.n_classes).repeat_interleave(10)
+        labels = torch.arange(model.n_classes).repeat_interleave(10)
         images = model.sample(len(labels), labels=labels, generator=g)
     else:
         images = model.sample(100, generator=g)
     save_grid(images, args.out / "samples.png", nrow=10, title=f"{args.model} on {args.dataset}")
-    print(f"trained {args.model} on {args.dataset} in {seconds:.1f} s; wrote {args.out}/model.pt, "
-          "metrics.json, samples.png")
+    print(f"trained {args.model} on {args.dataset} in {metrics['train_seconds']:.1f} s; wrote "
+          f"{args.out}/model.pt, metrics.json, samples.png")
     return 0
 
 

@@ -1,0 +1,37 @@
+# The course's entry points. Each target sets up .venv on first use (pinned requirements.txt).
+#   make course      execute every notebook into build/ (executed copies + HTML) and print a summary
+#   make test        unit tests, then every notebook executed and checked by nbval
+#   make benchmark   train each model with course defaults and print measured figures vs targets
+#   make notebooks   re-execute the stored notebooks in place (refresh their outputs)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.condgen-installed
+# one thread per process: the test run uses both cores through two workers instead
+TEST_ENV := OMP_NUM_THREADS=1 MPLBACKEND=Agg PYDEVD_DISABLE_FILE_VALIDATION=1
+
+.PHONY: course test benchmark notebooks lint clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+course: $(STAMP)
+	PYDEVD_DISABLE_FILE_VALIDATION=1 $(PY) -m condgen_helpers.course run --out build
+
+test: $(STAMP)
+	$(TEST_ENV) $(PY) -m pytest -n 2 --dist loadscope tests notebooks --nbval-lax --nbval-current-env --sanitize-with tests/sanitize.cfg
+
+benchmark: $(STAMP)
+	$(PY) -m condgen_helpers.benchmark
+
+notebooks: $(STAMP)
+	PYDEVD_DISABLE_FILE_VALIDATION=1 $(PY) -m condgen_helpers.course refresh
+
+lint: $(STAMP)
+	$(PY) -m ruff check condgen_helpers tests
+
+clean:
+	rm -rf build

@@ -1,0 +1,84 @@
+"""Train each model with course defaults, measure it, and print a table against the course targets.
+
+    python -m condgen_helpers.benchmark [gan cgan ...] [--seed 0]      (also `make benchmark`)
+
+``train_and_evaluate`` is the one path from a model name to a trained model and its figures: the
+``condgen train`` command, this benchmark and the README's results table all use it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import operator
+import sys
+import time
+
+from .errors import CondgenError
+
+# model -> targets, each (figure, comparison, value); the issue tracker's targets, measured not assumed
+TARGETS: dict[str, list[tuple[str, str, float]]] = {
+    "gan": [("train_seconds", "<", 60), ("min_class_share", ">=", 0.05), ("classes_covered", ">=", 10)],
+}
+_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+def train_and_evaluate(name: str, dataset: str = "digits", epochs: int | None = None, seed: int = 0,
+                       device: str = "auto", progress: bool = True):
+    """Train model ``name`` on ``dataset`` and evaluate it; return (model, history, metrics)."""
+    from .data import load_dataset
+    from .evaluation import evaluate_model, real_floor
+    from .models import model_class
+    from .reproducibility import pick_device, seed_everything
+    from .training import fit
+
+    cls = model_class(name)
+    data = load_dataset(dataset, "train")
+    dev = pick_device(device)
+    seed_everything(seed)
+    model = cls(data.image_shape, data.n_classes, dev)
+    epochs = cls.default_epochs if epochs is None else epochs
+    start = time.perf_counter()
+    history = fit(model, data, epochs=epochs, seed=seed, progress=progress)
+    seconds = time.perf_counter() - start
+    figures = evaluate_model(model, dataset, seed=seed)
+    extra = model.extra_metrics(dataset) if hasattr(model, "extra_metrics") else {}
+    metrics = {"model": name, "dataset": dataset, "epochs": epochs, "seed": seed, "device": str(dev),
+               "train_seconds": round(seconds, 2), "steps": model.steps,
+               "final_losses": {k: v[-1] for k, v in history.items()},
+               **figures, **extra, "floor": real_floor(dataset, conditional=model.conditional)}
+    return model, history, metrics
+
+
+def check_targets(name: str, metrics: dict) -> list[tuple[str, str, float, float, bool]]:
+    rows = []
+    for figure, op, value in TARGETS.get(name, []):
+        got = metrics.get(figure, float("nan"))
+        rows.append((figure, op, value, got, bool(_OPS[op](got, value))))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .models import MODELS
+
+    p = argparse.ArgumentParser(prog="python -m condgen_helpers.benchmark")
+    p.add_argument("models", nargs="*", help=f"default: all with targets ({', '.join(TARGETS)})")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    names = args.models or [m for m in TARGETS if m in MODELS]
+    print("| model | figure | target | measured | met |\n|---|---|---|---:|:---:|")
+    failed = 0
+    try:
+        for name in names:
+            _, _, metrics = train_and_evaluate(name, seed=args.seed, device="cpu", progress=False)
+            for figure, op, value, got, ok in check_targets(name, metrics):
+                failed += not ok
+                print(f"| {name} | {figure} | {op} {value:g} | {got:.3f} | {'yes' if ok else 'NO'} |", flush=True)
+    except CondgenError as exc:
+        print(f"benchmark: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"\n{failed} target(s) missed" if failed else "\nall targets met")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,46 @@
+"""Small helpers the notebooks use to show real code, report their key figures and check exercises."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+from pathlib import Path
+
+FIGURES_ENV = "CONDGEN_FIGURES_DIR"
+
+
+def show_source(obj, lines: tuple[int, int] | None = None) -> None:
+    """Display the source of a package function or class, so the notebook shows the code that runs."""
+    from IPython.display import Markdown, display
+
+    src = inspect.getsource(obj)
+    if lines is not None:
+        src = "\n".join(src.splitlines()[lines[0]:lines[1]])
+    module = getattr(obj, "__module__", "")
+    display(Markdown(f"`{module}.{obj.__qualname__}`\n```python\n{src.rstrip()}\n```"))
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 1e-2 or abs(v) >= 1e4 else f"{v:.3f}".rstrip("0").rstrip(".")
+    return str(v)
+
+
+def report(notebook: str, figures: dict) -> None:
+    """Show a notebook's key figures as a table; when the course runner sets ``CONDGEN_FIGURES_DIR``,
+    also write them to ``<dir>/<notebook>.json`` for its summary."""
+    from IPython.display import Markdown, display
+
+    rows = "\n".join(f"| {k} | {_fmt(v)} |" for k, v in figures.items())
+    display(Markdown(f"**Key figures of this run**\n\n| figure | value |\n|---|---|\n{rows}"))
+    out = os.environ.get(FIGURES_ENV)
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / f"{notebook}.json").write_text(json.dumps(figures, indent=2, default=float))
+
+
+def check(condition: bool, correct: str = "correct", hint: str = "not yet") -> bool:
+    """An exercise check: prints 'correct' or a hint that says what to look at, without the answer."""
+    print(f"\u2714 {correct}" if condition else f"\u2718 {hint}")
+    return bool(condition)

@@ -35,17 +35,19 @@ def mlp(sizes: list[int], slope: float = 0.2, dropout: float = 0.0,
 class Generator(nn.Module):
     """G(z[, y]): noise (N, z_dim) and an optional condition -> images (N, C, H, W) in [0, 1]."""
 
-    def __init__(self, z_dim: int, image_shape: tuple[int, int, int], hidden=(128, 256),
-                 cond: nn.Module | None = None):
+    def __init__(self, z_dim: int, image_shape: tuple[int, ...], hidden=(128, 256),
+                 cond: nn.Module | None = None, output: str = "sigmoid", batch_norm: bool = True):
         super().__init__()
-        self.z_dim, self.image_shape, self.cond = z_dim, tuple(image_shape), cond
+        self.z_dim, self.image_shape, self.cond, self.output = z_dim, tuple(image_shape), cond, output
         extra = cond.out_dim if cond is not None else 0
         # batch norm in G keeps its hidden units spread out, which on digits stops early mode collapse
-        self.net = mlp([z_dim + extra, *hidden, math.prod(image_shape)], batch_norm=True)
+        self.net = mlp([z_dim + extra, *hidden, math.prod(image_shape)], batch_norm=batch_norm)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = z if self.cond is None else torch.cat([z, self.cond(y)], dim=1)
-        return torch.sigmoid(self.net(h)).view(-1, *self.image_shape)
+        out = self.net(h)
+        # images live in [0, 1]; 2-D points (the ring) are unbounded
+        return (torch.sigmoid(out) if self.output == "sigmoid" else out).view(-1, *self.image_shape)
 
 
 class Discriminator(nn.Module):
@@ -71,13 +73,15 @@ class GAN(Recipe):
     name = "gan"
     conditional = False
     defaults = {"z_dim": 32, "g_hidden": (128, 256), "d_hidden": (256, 128), "lr": 5e-4,
-                "betas": (0.5, 0.999), "g_loss": "non_saturating", "d_dropout": 0.0}
+                "betas": (0.5, 0.999), "g_loss": "non_saturating", "d_dropout": 0.0,
+                "output": "sigmoid", "g_batch_norm": True}
     default_epochs = 200
     batch_size = 64
 
     def build(self) -> None:
         c = self.config
-        self.G = Generator(c["z_dim"], self.image_shape, tuple(c["g_hidden"]))
+        self.G = Generator(c["z_dim"], self.image_shape, tuple(c["g_hidden"]), output=c["output"],
+                           batch_norm=c["g_batch_norm"])
         self.D = Discriminator(self.image_shape, tuple(c["d_hidden"]), dropout=c["d_dropout"])
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=c["lr"], betas=tuple(c["betas"]))
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=c["lr"], betas=tuple(c["betas"]))

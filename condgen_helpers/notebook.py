@@ -40,7 +40,7 @@ def report(notebook: str, figures: dict) -> None:
         (Path(out) / f"{notebook}.json").write_text(json.dumps(figures, indent=2, default=float))
 
 
-def check(condition: bool, correct: str = "correct", hint: str = "not yet") -> bool:
-    """An exercise check: prints 'correct' or a hint that says what to look at, without the answer."""
+def check(condition: bool, correct: str = "correct", hint: str = "not yet") -> None:
+    """An exercise check: prints 'correct' or a hint that says what to look at, without the answer.
+    (It prints rather than raises, so a learner's wrong answer never stops the notebook.)"""
     print(f"\u2714 {correct}" if condition else f"\u2718 {hint}")
-    return bool(condition)

@@ -12,7 +12,7 @@ from .data import RING_RADIUS, ring_centres
 
 def grid_image(images: torch.Tensor, nrow: int = 10, pad: int = 1) -> np.ndarray:
     """Tile images (N, C, H, W) in [0, 1] into one (H', W') array with torchvision's make_grid."""
-    grid = make_grid(images.detach().cpu().float().clamp(0, 1), nrow=nrow, padding=pad, pad_value=1.0)
+    grid = make_grid(images.detach().cpu().float().clamp(0, 1), nrow=nrow, padding=pad, pad_value=0.3)
     return grid[0].numpy()
 
 
@@ -77,3 +77,23 @@ def save_grid(images: torch.Tensor, path, nrow: int = 10, title: str | None = No
     ax = show_grid(images, nrow, title)
     ax.figure.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(ax.figure)
+
+
+def snapshot_explorer(snapshots: dict[int, torch.Tensor], draw=None, description: str = "epoch"):
+    """A slider over training snapshots ({epoch: samples}); ``draw(samples, ax, title)`` draws one
+    (default: the ring scatter). Returns the ipywidgets ``interactive`` object."""
+    import ipywidgets as widgets
+
+    epochs = sorted(snapshots)
+    draw = draw or (lambda s, ax, title: scatter_ring(s, ax=ax, title=title))
+
+    def show(epoch: int):
+        key = min(epochs, key=lambda e: abs(e - epoch))  # nearest stored snapshot
+        fig, ax = plt.subplots(figsize=(3.2, 3.2))
+        draw(snapshots[key], ax, f"{description} {key}")
+        plt.show()
+        return key
+
+    slider = widgets.SelectionSlider(options=epochs, value=epochs[-1], description=description,
+                                     continuous_update=False)
+    return widgets.interactive(show, epoch=slider)

@@ -189,6 +189,7 @@ def image_metrics(images: torch.Tensor, labels: torch.Tensor | None = None, data
     div_gen = {c: mean_pairwise_distance(f_gen[groups == c]) for c in range(n_classes)}
     div_real = {c: mean_pairwise_distance(f_real[floor_data.labels == c]) for c in range(n_classes)}
     shares = class_shares(pred, n_classes)
+    pr = precision_recall(f_ref, f_gen)
     out = {
         "n": len(images),
         "fd": frechet_distance(f_gen, f_ref),
@@ -197,10 +198,45 @@ def image_metrics(images: torch.Tensor, labels: torch.Tensor | None = None, data
         "min_class_share": min(shares),
         "classes_covered": int(sum(s >= 0.5 / n_classes for s in shares)),
         "class_shares": shares,
+        "precision": pr["precision"],
+        "recall": pr["recall"],
+        "nn_ratio": memorisation(images, reference.images, floor_data.images)["nn_ratio"],
     }
     if labels is not None:
         out["conditional_accuracy"] = (pred == labels.cpu()).double().mean().item()
     return out
+
+
+def precision_recall(real_feats: torch.Tensor, gen_feats: torch.Tensor, k: int = 3) -> dict:
+    """Improved precision and recall (Kynkaanniemi et al. 2019, section 2).
+
+    Each set's manifold is the union of balls around its points, each ball reaching that point's k-th
+    nearest neighbour within the set. *Precision*: share of generated points inside the real manifold
+    (are samples realistic?). *Recall*: share of real points inside the generated manifold (is the
+    data's variety covered?). A collapsed generator keeps precision and loses recall.
+    """
+    real, gen = torch.as_tensor(real_feats).double(), torch.as_tensor(gen_feats).double()
+    if len(real) <= k or len(gen) <= k:
+        raise CondgenError(f"precision/recall with k={k} needs more than {k} points on each side")
+
+    def radii(x):  # distance to the k-th nearest other point (column 0 is the point itself)
+        return torch.cdist(x, x).kthvalue(k + 1, dim=1).values
+
+    inside = lambda pts, centres, r: (torch.cdist(pts, centres) <= r[None, :]).any(1)  # noqa: E731
+    return {"precision": inside(gen, real, radii(real)).double().mean().item(),
+            "recall": inside(real, gen, radii(gen)).double().mean().item()}
+
+
+def memorisation(images: torch.Tensor, train_images: torch.Tensor, heldout_images: torch.Tensor) -> dict:
+    """How close samples sit to their nearest *training* image, in pixels, relative to held-out real
+    images: ``nn_ratio`` = median nearest-training distance of the samples / that of held-out images.
+    About 1: as novel as new real data; well below 1: the model copies its training set.
+    ``copy_share``: share of samples closer to a training image than 99% of held-out images are."""
+    train = train_images.flatten(1).double()
+    d_gen = torch.cdist(images.flatten(1).double(), train).min(1).values
+    d_real = torch.cdist(heldout_images.flatten(1).double(), train).min(1).values
+    return {"nn_ratio": (d_gen.median() / d_real.median()).item(),
+            "copy_share": (d_gen < torch.quantile(d_real, 0.01)).double().mean().item()}
 
 
 def real_floor(dataset: str = "digits", conditional: bool = True) -> dict:

@@ -69,3 +69,30 @@ def test_ring_metrics_on_constructed_points():
     pts, _ = ring(2000)
     real = ring_metrics(pts)
     assert real["modes_covered"] == 8 and real["high_quality"] > 0.98
+
+
+def test_precision_recall_on_constructed_sets():
+    from condgen_helpers.evaluation import precision_recall
+
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(400, 2, generator=g)
+    same = torch.randn(400, 2, generator=g)
+    pr = precision_recall(real, same)
+    assert pr["precision"] > 0.85 and pr["recall"] > 0.85
+    # a collapsed generator: all samples in one small blob at the centre of the data
+    collapsed = 0.05 * torch.randn(400, 2, generator=g)
+    pr = precision_recall(real, collapsed)
+    assert pr["precision"] > 0.95 and pr["recall"] < 0.2
+    # samples far away from the data: neither realistic nor covering
+    far = torch.randn(400, 2, generator=g) + 20
+    assert precision_recall(real, far) == {"precision": 0.0, "recall": 0.0}
+
+
+def test_memorisation_flags_copies():
+    from condgen_helpers.evaluation import memorisation
+
+    train, test = load_dataset("digits", "train"), load_dataset("digits", "test")
+    copies = memorisation(train.images[:200], train.images, test.images)
+    assert copies["nn_ratio"] == 0.0 and copies["copy_share"] == 1.0
+    fresh = memorisation(load_dataset("digits", "val").images, train.images, test.images)
+    assert 0.8 < fresh["nn_ratio"] < 1.25 and fresh["copy_share"] < 0.05

@@ -44,7 +44,8 @@ def fit(model: Recipe, data: ImageData | tuple[torch.Tensor, torch.Tensor], epoc
         callback: Callable[[int, Recipe], None] | None = None, desc: str | None = None) -> History:
     """Train ``model`` for ``epochs`` passes over ``data`` (an ImageData, or (inputs, labels)).
 
-    ``callback(epoch, model)`` runs after each epoch (e.g. to keep snapshots of samples).
+    ``callback(epoch, model)`` runs after each epoch (e.g. to keep snapshots of samples). A model
+    with a ``prepare(inputs, labels)`` method gets the whole training set once, before the first step.
     Raises :class:`TrainingDiverged` as soon as a loss stops being finite.
     """
     epochs = model.default_epochs if epochs is None else epochs
@@ -52,6 +53,8 @@ def fit(model: Recipe, data: ImageData | tuple[torch.Tensor, torch.Tensor], epoc
     if not isinstance(epochs, int) or epochs < 0:
         raise CondgenError(f"epochs must be a non-negative integer, got {epochs!r}")
     x, y = (data.images, data.labels) if isinstance(data, ImageData) else data
+    if hasattr(model, "prepare"):  # set-up that needs the whole training set, e.g. attribute statistics
+        model.prepare(x, y)
     if len(x) < batch_size:
         batch_size = len(x)
     gen = torch.Generator().manual_seed(seed)

@@ -3,6 +3,7 @@
     condgen train MODEL --out DIR [--dataset digits] [--epochs N] [--seed S] [--device auto]
     condgen sample DIR --out FILE.npz [--n N | --n-per-class K] [--labels 0,3,7] [--seed S]
     condgen evaluate DIR [--seed S]
+    condgen leaderboard [--models gan,cgan] [--out FILE.md] [--readme README.md]
 
 Every mistake (unknown model or dataset, a bad value, a missing run folder, a file that is not our
 checkpoint, a label outside the classes) ends with exit status 2 and one line saying what to do.
@@ -76,6 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="print a trained model's evaluation figures as JSON")
     e.add_argument("run", type=Path, help="run folder written by `condgen train`")
     e.add_argument("--seed", type=_count, default=0)
+
+    b = sub.add_parser("leaderboard", help="train every course model and write the results as Markdown")
+    b.add_argument("--models", type=lambda t: [m for m in t.split(",") if m],
+                   help="comma-separated model names (default: every model of the course)")
+    b.add_argument("--dataset", default="digits")
+    b.add_argument("--seed", type=_count, default=0)
+    b.add_argument("--out", type=Path, help="Markdown file to write (default: print)")
+    b.add_argument("--readme", type=Path, help="also put the table into this README between its markers")
     return p
 
 
@@ -145,7 +154,21 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate}
+def cmd_leaderboard(args) -> int:
+    from .leaderboard import leaderboard, to_markdown, update_readme
+
+    table = to_markdown(leaderboard(args.models, args.dataset, args.seed, progress=True))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(table)
+    if args.readme:
+        update_readme(table, args.readme)
+    print(table, end="")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate,
+            "leaderboard": cmd_leaderboard}
 
 
 def main(argv: list[str] | None = None) -> int:

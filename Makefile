@@ -22,7 +22,7 @@ course: $(STAMP)
 	PYDEVD_DISABLE_FILE_VALIDATION=1 $(PY) -m condgen_helpers.course run --out build
 
 test: $(STAMP)
-	$(TEST_ENV) $(PY) -m pytest -n 2 --dist loadscope tests notebooks --nbval-lax --nbval-current-env --sanitize-with tests/sanitize.cfg
+	$(TEST_ENV) $(PY) -m pytest -n 2 --dist loadscope tests notebooks --nbval-lax --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg
 
 benchmark: $(STAMP)
 	$(PY) -m condgen_helpers.benchmark

@@ -70,3 +70,40 @@ def log_normal(x: torch.Tensor, mu: torch.Tensor | float = 0.0,
     mu = torch.as_tensor(mu, dtype=x.dtype, device=x.device)
     logvar = torch.as_tensor(logvar, dtype=x.dtype, device=x.device)
     return (-0.5 * (math.log(2 * math.pi) + logvar + (x - mu) ** 2 / logvar.exp())).sum(-1)
+
+# --- likelihood models (notebook 04) ----------------------------------------------------------------
+
+def categorical_log_likelihood(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """log p(x) in nats of integer pixel values under independent categoricals, summed over pixels.
+
+    logits (..., D, L) unnormalised scores over L levels for D pixels; targets (..., D) int in 0..L-1.
+    log_softmax normalises each pixel's scores, so the result is a proper log-probability (<= 0).
+    """
+    log_probs = F.log_softmax(logits, dim=-1)
+    targets = targets.expand(log_probs.shape[:-1])
+    return log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).sum(-1)
+
+
+def bernoulli_log_likelihood(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """log p(x) in nats of binary pixels under independent Bernoullis with p = sigmoid(logit),
+    summed over the last axis: sum x log p + (1 - x) log(1 - p), computed from logits for stability."""
+    targets = targets.expand(logits.shape)
+    return -F.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(-1)
+
+
+def elbo(log_px_given_z: torch.Tensor, kl: torch.Tensor) -> torch.Tensor:
+    """The evidence lower bound (Kingma and Welling 2014, eq. 7), per example in nats:
+    ELBO = E_q[log p(x | z)] - KL(q(z | x) || p(z)) <= log p(x); with a label, every term also
+    conditions on y and the prior is p(z | y)."""
+    return log_px_given_z - kl
+
+
+def iwae_bound(log_weights: torch.Tensor) -> torch.Tensor:
+    """The importance-weighted bound (Burda et al. 2016, eq. 8) from K log weights per example:
+    L_K = log (1/K) sum_k w_k, with w_k = p(x, z_k) / q(z_k | x), z_k ~ q.
+
+    log_weights (K, ...) -> (...). L_1 is the ELBO; L_K grows with K towards log p(x).
+    """
+    k = log_weights.shape[0]
+    return torch.logsumexp(log_weights, dim=0) - math.log(k)
+

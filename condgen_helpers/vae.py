@@ -1,0 +1,374 @@
+"""Variational autoencoders: the plain VAE (notebook 04) and the conditional VAE with a prior p(z|y).
+
+Both are small multilayer perceptrons. The encoder q(z | x[, y]) and the prior p(z[ | y]) are
+diagonal Gaussians; the decoder p(x | z[, y]) is a proper discrete likelihood over the pixel values
+(categorical over the 17 levels of the 8x8 digits, Bernoulli over binarised MNIST pixels), so the
+training objective and the reported bounds are log-likelihoods in nats.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from . import losses
+from .conditioning import LabelEmbedding
+from .data import quantise
+from .errors import CondgenError
+from .gan import mlp
+from .models import Recipe
+
+LIKELIHOODS = ("auto", "categorical", "bernoulli")
+PRIORS = ("standard", "learned")
+
+
+# --- a latent-variable model where everything is closed-form ---------------------------------------
+
+class LinearGaussian:
+    """z ~ N(prior_mu, diag e^prior_logvar) (a prior p(z | y) when the mean depends on a label),
+    x | z ~ N(W z + b, sigma2 I). Linear and Gaussian, so the evidence log p(x) and the true
+    posterior p(z | x) are known exactly, which lets us check every step of the ELBO with numbers.
+
+    W (D, d), b (D,); x (N, D) or (D,); codes z (..., d).
+    """
+
+    def __init__(self, W: torch.Tensor, b: torch.Tensor, sigma2: float,
+                 prior_mu: torch.Tensor | float = 0.0, prior_logvar: torch.Tensor | float = 0.0):
+        self.W, self.b, self.sigma2 = W.double(), b.double(), float(sigma2)
+        d = W.shape[1]
+        self.prior_mu = torch.as_tensor(prior_mu, dtype=torch.float64).expand(d)
+        self.prior_logvar = torch.as_tensor(prior_logvar, dtype=torch.float64).expand(d)
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) in nats."""
+        return losses.log_normal(x.double(), z.double() @ self.W.T + self.b, math.log(self.sigma2))
+
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
+        return losses.log_normal(z.double(), self.prior_mu, self.prior_logvar)
+
+    def log_joint(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.log_likelihood(x, z) + self.log_prior(z)
+
+    def evidence(self) -> torch.distributions.MultivariateNormal:
+        """p(x) = N(W mu_z + b, W S_z W^T + sigma2 I): a linear map of Gaussians is Gaussian."""
+        S = torch.diag(self.prior_logvar.exp())
+        cov = self.W @ S @ self.W.T + self.sigma2 * torch.eye(len(self.b), dtype=torch.float64)
+        return torch.distributions.MultivariateNormal(self.W @ self.prior_mu + self.b, cov)
+
+    def log_evidence(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x) in nats, exactly."""
+        return self.evidence().log_prob(x.double())
+
+    def posterior(self, x: torch.Tensor) -> torch.distributions.MultivariateNormal:
+        """p(z | x) = N(m, S) with S = (S_z^-1 + W^T W / sigma2)^-1 and
+        m = S (S_z^-1 mu_z + W^T (x - b) / sigma2) (Bishop 2006, eq. 2.116)."""
+        prec_z = torch.diag((-self.prior_logvar).exp())
+        S = torch.linalg.inv(prec_z + self.W.T @ self.W / self.sigma2)
+        m = (prec_z @ self.prior_mu + (x.double() - self.b) @ self.W / self.sigma2) @ S.T
+        return torch.distributions.MultivariateNormal(m, S)
+
+    def elbo(self, x: torch.Tensor, mu_q: torch.Tensor, logvar_q: torch.Tensor) -> torch.Tensor:
+        """The ELBO of a diagonal Gaussian q(z) = N(mu_q, diag e^logvar_q) in closed form:
+        E_q log p(x | z) - KL(q || p(z)), where E_q ||x - W z - b||^2 = ||x - W mu_q - b||^2 + tr(W S_q W^T)."""
+        x, mu_q, logvar_q = x.double(), mu_q.double(), logvar_q.double()
+        D = self.W.shape[0]
+        sq = ((x - mu_q @ self.W.T - self.b) ** 2).sum(-1) + (logvar_q.exp() * (self.W ** 2).sum(0)).sum(-1)
+        expected_ll = -0.5 * D * math.log(2 * math.pi * self.sigma2) - sq / (2 * self.sigma2)
+        return expected_ll - losses.gaussian_kl(mu_q, logvar_q, self.prior_mu, self.prior_logvar)
+
+    def log_weights(self, x: torch.Tensor, mu_q: torch.Tensor, logvar_q: torch.Tensor, k: int,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+        """log p(x, z_k) - log q(z_k) for k draws z_k ~ q: shape (k, ...)."""
+        mu_q, logvar_q = mu_q.double(), logvar_q.double()
+        eps = torch.randn((k, *mu_q.shape), generator=generator, dtype=torch.float64)
+        z = mu_q + (0.5 * logvar_q).exp() * eps
+        return self.log_joint(x, z) - losses.log_normal(z, mu_q, logvar_q)
+
+
+def elbo_gradient_samples(log_joint, mu: torch.Tensor, logvar: torch.Tensor, n: int,
+                          estimator: str = "reparam", generator: torch.Generator | None = None) -> torch.Tensor:
+    """``n`` one-sample estimates (n, d) of the gradient of ELBO(mu) = E_q[log p(x, z) - log q(z)] with
+    respect to the mean of q = N(mu, diag e^logvar); ``log_joint`` maps codes (n, d) to (n,).
+
+    ``reparam`` (Kingma and Welling 2014, section 2.4): z = mu + sigma * eps, differentiate through z.
+    ``score`` (the score-function or REINFORCE estimator, Williams 1992): (log p - log q) * d log q / d mu,
+    which needs no gradient of log p but is far noisier. Both are unbiased.
+    """
+    if estimator not in ("reparam", "score"):
+        raise CondgenError(f"unknown gradient estimator {estimator!r}: use 'reparam' or 'score'")
+    mu_n = mu.detach().double().expand(n, -1).clone().requires_grad_(True)
+    logvar = logvar.detach().double()
+    eps = torch.randn(mu_n.shape, generator=generator, dtype=torch.float64)
+    if estimator == "reparam":
+        z = mu_n + (0.5 * logvar).exp() * eps
+        objective = log_joint(z) - losses.log_normal(z, mu_n, logvar)
+    else:
+        z = (mu_n + (0.5 * logvar).exp() * eps).detach()
+        log_q = losses.log_normal(z, mu_n, logvar)
+        objective = (log_joint(z) - log_q).detach() * log_q
+    grad, = torch.autograd.grad(objective.sum(), mu_n)
+    return grad
+
+
+# --- pixel likelihoods -----------------------------------------------------------------------------
+
+class CategoricalPixels:
+    """Each pixel is one of ``levels`` values 0..levels-1 with its own softmax over the levels.
+
+    The decoder emits ``levels`` logits per pixel; images in [0, 1] map to levels with ``quantise``.
+    """
+
+    def __init__(self, levels: int):
+        self.levels = int(levels)
+        self.params_per_pixel = self.levels
+
+    def targets(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return quantise(images.flatten(1), self.levels)
+
+    def log_prob(self, out: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """out (..., D * levels), targets (..., D) int -> (...,) nats."""
+        return losses.categorical_log_likelihood(out.unflatten(-1, (-1, self.levels)), targets)
+
+    def mean(self, out: torch.Tensor) -> torch.Tensor:
+        """Expected pixel value E[level] / (levels - 1), in [0, 1]."""
+        probs = out.unflatten(-1, (-1, self.levels)).softmax(-1)
+        values = torch.linspace(0, 1, self.levels, device=out.device, dtype=out.dtype)
+        return (probs @ values).clamp(0, 1)  # rounding can push the sum a hair above 1
+
+
+class BernoulliPixels:
+    """Each pixel is on or off. Grey images are binarised by drawing each pixel with its intensity
+    as probability, afresh every time during training (dynamic binarisation, as in Burda et al. 2016)."""
+
+    params_per_pixel = 1
+
+    def targets(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.bernoulli(images.flatten(1).clamp(0, 1), generator=generator)
+
+    def log_prob(self, out: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return losses.bernoulli_log_likelihood(out, targets)
+
+    def mean(self, out: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(out)
+
+
+# --- networks --------------------------------------------------------------------------------------
+
+class Encoder(nn.Module):
+    """q(z | x[, y]): images (N, C, H, W) in [0, 1] and an optional condition -> (mu, logvar), each (N, z_dim)."""
+
+    def __init__(self, image_shape, z_dim: int, hidden=(256, 256), cond: nn.Module | None = None,
+                 dropout: float = 0.0):
+        super().__init__()
+        self.cond = cond
+        extra = cond.out_dim if cond is not None else 0
+        self.net = mlp([math.prod(image_shape) + extra, *hidden, 2 * z_dim], dropout=dropout)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None):
+        h = x.flatten(1)
+        if self.cond is not None:
+            h = torch.cat([h, self.cond(y)], dim=1)
+        mu, logvar = self.net(h).chunk(2, dim=1)
+        return mu, logvar
+
+
+class Decoder(nn.Module):
+    """p(x | z[, y]): codes (..., z_dim) and an optional condition -> likelihood parameters
+    (..., pixels * params_per_pixel), e.g. 17 logits per pixel for the categorical likelihood."""
+
+    def __init__(self, z_dim: int, n_outputs: int, hidden=(256, 256), cond: nn.Module | None = None,
+                 dropout: float = 0.0):
+        super().__init__()
+        self.cond = cond
+        extra = cond.out_dim if cond is not None else 0
+        self.net = mlp([z_dim + extra, *hidden, n_outputs], dropout=dropout)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.cond is not None:
+            c = self.cond(y)
+            h = torch.cat([z, c.expand(*z.shape[:-1], c.shape[-1])], dim=-1)
+        else:
+            h = z
+        return self.net(h)
+
+
+class Prior(nn.Module):
+    """p(z[ | y]) = N(mu_y, diag e^logvar_y): fixed at N(0, I), or one learned Gaussian per class."""
+
+    def __init__(self, z_dim: int, n_rows: int = 1, learned: bool = False):
+        super().__init__()
+        self.learned = learned
+        self.mu = nn.Parameter(torch.zeros(n_rows, z_dim), requires_grad=learned)
+        self.logvar = nn.Parameter(torch.zeros(n_rows, z_dim), requires_grad=learned)
+
+    def forward(self, y: torch.Tensor | None, n: int):
+        """Parameters for ``n`` codes: (mu, logvar), each (n, z_dim)."""
+        if y is None:
+            return self.mu[0].expand(n, -1), self.logvar[0].expand(n, -1)
+        return self.mu[y], self.logvar[y]
+
+
+# --- the recipes -----------------------------------------------------------------------------------
+
+class VAE(Recipe):
+    """The plain VAE (Kingma and Welling 2014): models p(x) through a latent code z ~ N(0, I)."""
+
+    name = "vae"
+    conditional = False
+    defaults = {"z_dim": 16, "hidden": (256, 256), "lr": 1e-3, "weight_decay": 0.0, "dropout": 0.0, "kl_warmup_steps": 0, "label_dim": 16,
+                "prior": "standard", "likelihood": "auto", "levels": None, "iw_samples": 1000}
+    default_epochs = 300
+    batch_size = 64
+
+    def build(self) -> None:
+        c = self.config
+        if c["prior"] not in PRIORS:
+            raise CondgenError(f"unknown prior {c['prior']!r}: use one of {', '.join(PRIORS)}")
+        if c["likelihood"] not in LIKELIHOODS:
+            raise CondgenError(f"unknown likelihood {c['likelihood']!r}: use one of {', '.join(LIKELIHOODS)}")
+        self.likelihood = self._likelihood()
+        n_pixels = math.prod(self.image_shape)
+        enc_cond = LabelEmbedding(self.n_classes, c["label_dim"]) if self.conditional else None
+        dec_cond = LabelEmbedding(self.n_classes, c["label_dim"]) if self.conditional else None
+        self.encoder = Encoder(self.image_shape, c["z_dim"], tuple(c["hidden"]), enc_cond, c["dropout"])
+        self.decoder = Decoder(c["z_dim"], n_pixels * self.likelihood.params_per_pixel,
+                               tuple(c["hidden"])[::-1], dec_cond, c["dropout"])
+        self.prior = Prior(c["z_dim"], self.n_classes if self.conditional else 1, c["prior"] == "learned")
+        params = [p for m in self.modules().values() for p in m.parameters() if p.requires_grad]
+        self.opt = torch.optim.AdamW(params, lr=c["lr"], weight_decay=c["weight_decay"])
+
+    def _likelihood(self):
+        c = self.config
+        kind = c["likelihood"]
+        if kind == "auto":  # the 8x8 digits hold 17 grey levels; bigger images are binarised
+            kind = "categorical" if self.image_shape[1:] == (8, 8) else "bernoulli"
+        if kind == "bernoulli":
+            return BernoulliPixels()
+        levels = c["levels"] or (17 if self.image_shape[1:] == (8, 8) else 256)
+        if not isinstance(levels, int) or levels < 2:
+            raise CondgenError(f"levels must be an integer of at least 2, got {levels!r}")
+        return CategoricalPixels(levels)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"encoder": self.encoder, "decoder": self.decoder, "prior": self.prior}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"vae": self.opt}
+
+    # -- the three distributions, with the label passed only when the model is conditional --------
+    def _cond(self, y: torch.Tensor | None) -> torch.Tensor | None:
+        if not self.conditional:
+            return None
+        if y is None:
+            raise CondgenError(f"model {self.name!r} is conditional: pass the labels y")
+        return y.to(self.device)
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None):
+        """q(z | x[, y]) -> (mu, logvar), each (N, z_dim)."""
+        return self.encoder(x.to(self.device), self._cond(y))
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """p(x | z[, y]) parameters; ``decode_mean`` turns them into images."""
+        return self.decoder(z.to(self.device), self._cond(y))
+
+    def decode_mean(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The decoder's expected image E[x | z, y], shape (N, C, H, W), in [0, 1]."""
+        return self.likelihood.mean(self.decode(z, y)).view(-1, *self.image_shape)
+
+    def prior_params(self, y: torch.Tensor | None, n: int):
+        return self.prior(self._cond(y), n)
+
+    def elbo_terms(self, x: torch.Tensor, y: torch.Tensor | None = None,
+                   generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """One-sample ELBO of each image (Kingma and Welling 2014, eq. 10, with p(z | y) as prior):
+        ELBO = E_q log p(x | z, y) - KL(q(z | x, y) || p(z | y)); all (N,) in nats."""
+        target = self.likelihood.targets(x.to(self.device), generator)
+        mu, logvar = self.encode(x, y)
+        # reparameterisation: z = mu + sigma * eps keeps z differentiable in (mu, logvar)
+        eps = torch.randn(mu.shape, generator=generator).to(self.device)
+        z = mu + (0.5 * logvar).exp() * eps
+        log_px = self.likelihood.log_prob(self.decode(z, y), target)
+        kl = losses.gaussian_kl(mu, logvar, *self.prior_params(y, len(x)))
+        return {"elbo": losses.elbo(log_px, kl), "log_px": log_px, "kl": kl}
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        terms = self.elbo_terms(x, y)
+        beta = min(1.0, (self.steps + 1) / self.config["kl_warmup_steps"]) if self.config["kl_warmup_steps"] else 1.0
+        loss = -(terms["log_px"] - beta * terms["kl"]).mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return {"loss_nelbo": loss.item(), "recon": -terms["log_px"].mean().item(),
+                "kl": terms["kl"].mean().item()}
+
+    @torch.no_grad()
+    def bounds(self, x: torch.Tensor, y: torch.Tensor | None = None, k: int | None = None,
+               generator: torch.Generator | None = None, chunk: int = 100) -> dict[str, torch.Tensor]:
+        """Per-image ELBO and importance-weighted bound (Burda et al. 2016) with ``k`` samples from q,
+        both (N,) in nats. The ELBO uses the closed-form KL and the mean of the k reconstructions."""
+        k = k or self.config["iw_samples"]
+        was_training = self.encoder.training
+        self.eval()
+        elbos, iws = [], []
+        for start in range(0, len(x), chunk):
+            xb = x[start:start + chunk].to(self.device)
+            yb = None if y is None else y[start:start + chunk]
+            target = self.likelihood.targets(xb, generator)
+            mu, logvar = self.encode(xb, yb)
+            mu_p, logvar_p = self.prior_params(yb, len(xb))
+            eps = torch.randn((k, *mu.shape), generator=generator).to(self.device)
+            z = mu + (0.5 * logvar).exp() * eps                      # (k, N, z_dim)
+            log_px = self.likelihood.log_prob(self.decode(z, yb), target)  # (k, N)
+            log_w = log_px + losses.log_normal(z, mu_p, logvar_p) - losses.log_normal(z, mu, logvar)
+            elbos.append(log_px.mean(0) - losses.gaussian_kl(mu, logvar, mu_p, logvar_p))
+            iws.append(losses.iwae_bound(log_w))
+        if was_training:
+            self.train()
+        return {"elbo": torch.cat(elbos).cpu(), "iw": torch.cat(iws).cpu()}
+
+    def extra_metrics(self, dataset: str = "digits", seed: int = 0) -> dict:
+        """Test-split likelihood figures: negative ELBO and importance-weighted NLL per image, in nats,
+        and bits per dimension (the importance-weighted NLL / (pixels * ln 2))."""
+        from .data import load_dataset
+
+        test = load_dataset(dataset, "test")
+        g = torch.Generator().manual_seed(seed)
+        b = self.bounds(test.images, test.labels if self.conditional else None, generator=g)
+        nelbo, iw_nll = -b["elbo"].mean().item(), -b["iw"].mean().item()
+        return {"test_nelbo_nats": round(nelbo, 3), "test_iw_nll_nats": round(iw_nll, 3),
+                "test_bits_per_dim": round(iw_nll / (math.prod(self.image_shape) * math.log(2)), 4),
+                "iw_samples": self.config["iw_samples"]}
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Decode the encoder's mean code: images (N, C, H, W) in [0, 1]."""
+        mu, _ = self.encode(x, y)
+        return self.decode_mean(mu, y).cpu()
+
+    @torch.no_grad()
+    def sample(self, n: int, labels=None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` images (n, C, H, W) in [0, 1]: z from the prior, then the decoder's mean image.
+
+        The mean, not a draw: given z the decoder treats pixels as independent, so a draw adds
+        salt-and-pepper noise that carries no information about the digit."""
+        if labels is not None and not self.conditional:
+            raise CondgenError(f"model {self.name!r} is unconditional and takes no labels: "
+                               "sample with n only, or train the conditional model cvae")
+        was_training = self.encoder.training
+        self.eval()
+        y = self.sample_labels(n, labels, generator) if self.conditional else None
+        mu, logvar = self.prior_params(y, n)
+        z = mu + (0.5 * logvar).exp() * self.noise(n, self.config["z_dim"], generator)
+        out = self.decode_mean(z, y).cpu()
+        if was_training:
+            self.train()
+        return out
+
+
+class CVAE(VAE):
+    """The conditional VAE (Sohn et al. 2015): encoder, decoder and prior all see the label y."""
+
+    name = "cvae"
+    conditional = True

@@ -1,0 +1,131 @@
+"""The VAE and cVAE recipes: shapes, ranges, likelihood bookkeeping, bad input, and a short training."""
+
+import math
+
+import pytest
+import torch
+
+from condgen_helpers.benchmark import TARGETS
+from condgen_helpers.checkpoints import load_checkpoint, save_checkpoint
+from condgen_helpers.data import load_dataset
+from condgen_helpers.errors import CondgenError
+from condgen_helpers.models import MODELS, build_model
+from condgen_helpers.training import fit
+from condgen_helpers.vae import CVAE, VAE, BernoulliPixels, CategoricalPixels
+
+SMALL = {"hidden": (32, 32), "z_dim": 4, "iw_samples": 20}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits", "train")
+
+
+def test_registry_and_targets():
+    assert MODELS["vae"] == "condgen_helpers.vae:VAE" and MODELS["cvae"] == "condgen_helpers.vae:CVAE"
+    assert isinstance(build_model("cvae", (1, 8, 8), **SMALL), CVAE)
+    assert {f for f, _, _ in TARGETS["cvae"]} >= {"test_nelbo_nats", "conditional_accuracy", "train_seconds"}
+
+
+def test_shapes_and_ranges(digits):
+    m = CVAE((1, 8, 8), 10, **SMALL)
+    x, y = digits.images[:5], digits.labels[:5]
+    mu, logvar = m.encode(x, y)
+    assert mu.shape == logvar.shape == (5, 4)
+    assert m.decode(mu, y).shape == (5, 64 * 17)              # 17 logits per pixel
+    for images in (m.reconstruct(x, y), m.sample(7, labels=torch.arange(7)), m.decode_mean(mu, y)):
+        assert images.shape[1:] == (1, 8, 8)
+        assert images.min() >= 0 and images.max() <= 1
+    terms = m.elbo_terms(x, y)
+    assert (terms["log_px"] <= 0).all()                        # a log-probability of a discrete image
+    assert (terms["kl"] >= 0).all()
+    assert torch.allclose(terms["elbo"], terms["log_px"] - terms["kl"])
+
+
+def test_the_label_reaches_the_decoder_and_the_plain_vae_ignores_it(digits):
+    m = CVAE((1, 8, 8), 10, **SMALL)
+    z = torch.zeros(1, 4)
+    assert not torch.allclose(m.decode(z, torch.tensor([1])), m.decode(z, torch.tensor([7])))
+    v = VAE((1, 8, 8), 10, **SMALL)
+    with pytest.raises(CondgenError, match="unconditional"):
+        v.sample(3, labels=torch.tensor([1, 2, 3]))
+    with pytest.raises(CondgenError, match="pass the labels"):
+        m.encode(digits.images[:2])
+
+
+def test_bad_settings_and_labels():
+    with pytest.raises(CondgenError, match="prior"):
+        VAE((1, 8, 8), prior="mixture")
+    with pytest.raises(CondgenError, match="likelihood"):
+        VAE((1, 8, 8), likelihood="gaussian")
+    with pytest.raises(CondgenError, match="levels"):
+        VAE((1, 8, 8), likelihood="categorical", levels=1)
+    with pytest.raises(CondgenError, match="outside the classes"):
+        CVAE((1, 8, 8), 10, **SMALL).sample(2, labels=torch.tensor([3, 10]))
+
+
+def test_categorical_mean_and_uniform_decoder():
+    lik = CategoricalPixels(17)
+    out = torch.full((2, 64 * 17), -30.0)
+    out.view(2, 64, 17)[0, :, 16] = 30.0        # image 0: every pixel certainly at the top level
+    out.view(2, 64, 17)[1, :, 4] = 30.0         # image 1: every pixel at level 4 -> 4/16
+    mean = lik.mean(out)
+    assert torch.allclose(mean[0], torch.ones(64)) and torch.allclose(mean[1], torch.full((64,), 0.25))
+    # all-zero logits: uniform over 17 levels, so any image costs 64 log 17 nats
+    x = torch.rand(3, 1, 8, 8)
+    assert torch.allclose(lik.log_prob(torch.zeros(3, 64 * 17), lik.targets(x)), torch.full((3,), -64 * math.log(17)))
+
+
+def test_bernoulli_is_picked_for_mnist_sized_images():
+    m = VAE((1, 28, 28), **SMALL)
+    assert isinstance(m.likelihood, BernoulliPixels)
+    x = torch.rand(4, 1, 28, 28)
+    t = m.likelihood.targets(x, torch.Generator().manual_seed(0))
+    assert set(t.unique().tolist()) <= {0.0, 1.0}
+    assert m.sample(3).shape == (3, 1, 28, 28)
+    assert (m.bounds(x, k=5)["iw"] < 0).all()
+
+
+def test_bounds_and_extra_metrics_bookkeeping(digits):
+    m = CVAE((1, 8, 8), 10, **SMALL)
+    g = torch.Generator().manual_seed(0)
+    b = m.bounds(digits.images[:40], digits.labels[:40], k=50, generator=g)
+    assert b["elbo"].shape == b["iw"].shape == (40,)
+    assert b["iw"].mean() > b["elbo"].mean()        # the importance-weighted bound is the tighter one
+    figures = m.extra_metrics("digits")
+    assert figures["test_iw_nll_nats"] < figures["test_nelbo_nats"]
+    assert figures["test_bits_per_dim"] == pytest.approx(figures["test_iw_nll_nats"] / (64 * math.log(2)), abs=1e-3)
+
+
+def test_learned_prior_moves_per_class_and_fixed_prior_stays(digits):
+    data = digits.subset(200)
+    fixed, learned = (CVAE((1, 8, 8), 10, prior=p, **SMALL) for p in ("standard", "learned"))
+    for m in (fixed, learned):
+        fit(m, data, epochs=3, progress=False)
+    assert fixed.prior.mu.abs().max() == 0 and fixed.prior.logvar.abs().max() == 0
+    assert learned.prior.mu.abs().max() > 0
+    assert not torch.allclose(learned.prior.mu[0], learned.prior.mu[1])
+
+
+def test_short_training_improves_the_validation_bound(digits):
+    val = load_dataset("digits", "val")
+    m = VAE((1, 8, 8), 10, hidden=(64, 64), z_dim=8)
+    g = torch.Generator().manual_seed(0)
+    before = -m.bounds(val.images, k=5, generator=g)["elbo"].mean().item()
+    history = fit(m, digits, epochs=8, progress=False)
+    after = -m.bounds(val.images, k=5, generator=g)["elbo"].mean().item()
+    assert before > 64 * math.log(17) - 5          # an untrained decoder is close to uniform
+    assert after < before - 30, (before, after)
+    assert history.epoch_means("loss_nelbo")[-1] < history.epoch_means("loss_nelbo")[0]
+
+
+def test_checkpoint_round_trip_gives_the_same_samples(tmp_path, digits):
+    m = CVAE((1, 8, 8), 10, prior="learned", **SMALL)
+    fit(m, digits.subset(100), epochs=1, progress=False)
+    save_checkpoint(m, tmp_path / "model.pt")
+    again, meta = load_checkpoint(tmp_path)
+    assert meta["model"] == "cvae"
+    labels = torch.arange(10)
+    a = m.sample(10, labels=labels, generator=torch.Generator().manual_seed(1))
+    b = again.sample(10, labels=labels, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a, b)

@@ -114,6 +114,8 @@ class _Scanner(ast.NodeVisitor):
             if not self._is_local(node.target.id):
                 self.first_read.setdefault(node.target.id, self._pos(node))
             self._bind(node.target.id, node)
+            if not self.local:
+                self.assigned.add(node.target.id)
         else:
             self._target(node.target)
 

@@ -3,7 +3,8 @@
     python -m condgen_helpers.slides [--out build/slides] [01 02 ...]
 
 Slide boundaries come from the notebook's headings (``#``/``##`` start a slide, deeper ones a
-sub-slide); a slide that would overflow the screen continues on a sub-slide. Worked solutions go
+sub-slide); a slide that would overflow the screen continues on a sub-slide (a heading keeps at
+least the cell after it). Worked solutions go
 to the speaker notes (press ``s``), checks are left out. A cell that already has ``slideshow``
 metadata keeps it. The stored notebooks are never changed: the metadata is set on copies.
 """
@@ -29,9 +30,8 @@ PX_PER_LINE = 30
 CHARS_PER_LINE = 70
 WIDGET_LINES = 6
 
-# nbconvert's reveal template, minus what would load from the internet (mermaid, jQuery)
+# nbconvert's reveal template without mermaid (it would load from the internet, and no cell uses it)
 TEMPLATE = """{%- extends 'index.html.j2' -%}
-{% block html_head_js_jquery %}{% endblock %}
 {% block html_head_js_mermaidjs %}{% endblock %}
 """
 
@@ -75,7 +75,7 @@ def heading_level(cell) -> int:
 def with_slide_metadata(nb):
     """A copy of ``nb`` whose cells carry ``slideshow.slide_type`` (existing values are kept)."""
     nb = copy.deepcopy(nb)
-    used = 0.0
+    used, shown = 0.0, 0  # lines and cells on the current (sub-)slide
     for i, cell in enumerate(nb.cells):
         show = cell.metadata.setdefault("slideshow", {})
         level = heading_level(cell)
@@ -86,14 +86,14 @@ def with_slide_metadata(nb):
                 show["slide_type"] = "skip"
             elif i == 0 or level in (1, 2):
                 show["slide_type"] = "slide"
-            elif level >= 3 or used + cell_lines(cell) > SLIDE_LINES and used > 0:
+            elif level >= 3 or (used + cell_lines(cell) > SLIDE_LINES and shown >= 2):
                 show["slide_type"] = "subslide"
             else:
                 show["slide_type"] = "-"
         if show["slide_type"] in ("slide", "subslide"):
-            used = 0.0
+            used, shown = 0.0, 0
         if show["slide_type"] in ("slide", "subslide", "-", "fragment"):
-            used += cell_lines(cell)
+            used, shown = used + cell_lines(cell), shown + 1
     return nb
 
 
@@ -106,7 +106,7 @@ def exporter(static: str = "_static"):
         extra_loaders=[DictLoader({"condgen_slides.html.j2": TEMPLATE})],
         template_file="condgen_slides.html.j2",
         reveal_url_prefix=f"{static}/{webassets.REVEAL}", reveal_theme="white", reveal_scroll=True,
-        reveal_number="c/t", mathjax_url=f"{static}/{webassets.MATHJAX}",
+        reveal_number="c/t", mathjax_url=f"{static}/{webassets.MATHJAX}", jquery_url=f"{static}/{webassets.JQUERY}",
         require_js_url=f"{static}/{webassets.REQUIRE}", widget_renderer_url=f"{static}/{webassets.WIDGETS}")
 
 
@@ -126,7 +126,7 @@ def write_slides(out: Path, selected: list[str] | None = None) -> list[Path]:
     if not paths:
         raise CondgenError("no notebooks matched: name them by prefix, e.g. 01 02")
     out.mkdir(parents=True, exist_ok=True)
-    webassets.install(out / "_static", ["requirejs", "mathjax", "html-manager", "reveal.js"])
+    webassets.install(out / "_static", ["requirejs", "mathjax", "html-manager", "reveal.js", "jquery"])
     ex = exporter()
     written, items = [], []
     for path in paths:

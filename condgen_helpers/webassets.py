@@ -1,6 +1,7 @@
 """The browser files that the slides and the course site load, copied next to the pages so they
 work offline: require.js, MathJax 2 (the version nbconvert's templates configure), the Jupyter
-widgets renderer (draws widgets from their saved state) and reveal.js.
+widgets renderer (draws widgets from their saved state), reveal.js and jQuery (which the slides
+use to let a tall slide scroll).
 
 Each comes from a pinned npm package, fetched once with ``npm pack`` into a cache folder and
 checked against its registry integrity hash; only the files the pages use are copied.
@@ -51,6 +52,10 @@ PACKAGES = {
         "sha512-5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//SABeNz1yp47bCrJ3CQA==",
         ("dist/embed-amd.js", "dist/*.woff", "dist/*.woff2"),
         "html-manager"),
+    "jquery": Package(
+        "jquery", "3.7.1",
+        "sha512-m4avr8yL8kmFN8psrbFFFmB/If14iN5o9nw/NgnnM+kybDJpRsAynV2BsfpTYrTRysYUdADVD7CkUUizgkpLfg==",
+        ("dist/jquery.min.js",), "jquery"),
     "reveal.js": Package(
         "reveal.js", "5.2.1",
         "sha512-r7//6mIM5p34hFiDMvYfXgyjXqGRta+/psd9YtytsgRlrpRzFv4RbH76TXd2qD+7ZPZEbpBDhdRhJaFgfQ7zNQ==",
@@ -64,6 +69,7 @@ MATHJAX = "mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe"
 REQUIRE = "requirejs/require.js"
 WIDGETS = "html-manager/dist/embed-amd.js"
 REVEAL = "reveal.js"
+JQUERY = "jquery/dist/jquery.min.js"
 
 
 def cache_dir() -> Path:

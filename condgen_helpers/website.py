@@ -26,8 +26,10 @@ from .student import student_edition
 README = NOTEBOOK_DIR.parent / "README.md"
 STATIC = "_static"
 
-# nbconvert's lab template plus navigation; every URL points into the site folder
+# nbconvert's lab template plus navigation, without mermaid (no cell uses it, and it would load
+# from the internet); every URL points into the site folder
 TEMPLATE = """{%- extends 'index.html.j2' -%}
+{% block html_head_js_mermaidjs %}{% endblock %}
 {% block extra_css %}
 <style>
 nav.condgen { display: flex; flex-wrap: wrap; gap: 0.4em 1.5em; justify-content: space-between;

@@ -214,9 +214,9 @@ def needed_cells(sources: list[str | None], target: int) -> list[int]:
     UPPER_CASE settings count as constants, so passing ``SEED`` around does not pull cells in)."""
     names = [cell_names(s) if s is not None else None for s in sources]
     needed: set[int] = set()
-    todo = [target]
-    while todo:
-        i = todo.pop()
+    pending = [target]
+    while pending:
+        i = pending.pop()
         if i in needed:
             continue
         needed.add(i)
@@ -225,7 +225,7 @@ def needed_cells(sources: list[str | None], target: int) -> list[int]:
             if not binders:
                 continue
             b = binders[-1]
-            todo.append(b)
+            pending.append(b)
             if name in names[b].assigned and not name.isupper():
-                todo += [j for j in range(b + 1, i) if names[j] is not None and name in names[j].touches]
+                pending += [j for j in range(b + 1, i) if names[j] is not None and name in names[j].touches]
     return sorted(needed)

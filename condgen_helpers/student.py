@@ -84,20 +84,32 @@ def wrapped_check(source: str) -> str:
     return wrapped
 
 
-def _widget_ids(value) -> set[str]:
+def widget_ids(value) -> set[str]:
     """Widget model ids that an output, or a widget's saved state, refers to."""
     found: set[str] = set()
     if isinstance(value, dict):
         for k, v in value.items():
             if k == "model_id" and isinstance(v, str):
                 found.add(v)
-            found |= _widget_ids(v)
+            found |= widget_ids(v)
     elif isinstance(value, list):
         for v in value:
-            found |= _widget_ids(v)
+            found |= widget_ids(v)
     elif isinstance(value, str) and value.startswith("IPY_MODEL_"):
         found.add(value[len("IPY_MODEL_"):])
     return found
+
+
+def reachable_widgets(state: dict, outputs) -> set[str]:
+    """Ids of the saved widget models that ``outputs`` display, with all the models they contain."""
+    pending = [m for out in outputs for m in widget_ids(out)]
+    seen: set[str] = set()
+    while pending:
+        m = pending.pop()
+        if m in state and m not in seen:
+            seen.add(m)
+            pending += widget_ids(state[m])
+    return seen
 
 
 def prune_widget_state(nb) -> None:
@@ -105,15 +117,9 @@ def prune_widget_state(nb) -> None:
     bundle = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json")
     if not bundle:
         return
-    state = bundle["state"]
-    todo = [m for c in nb.cells if c.cell_type == "code" for o in c.outputs for m in _widget_ids(o)]
-    keep: set[str] = set()
-    while todo:
-        m = todo.pop()
-        if m in state and m not in keep:
-            keep.add(m)
-            todo += _widget_ids(state[m])
-    bundle["state"] = {k: v for k, v in state.items() if k in keep}
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    keep = reachable_widgets(bundle["state"], outputs)
+    bundle["state"] = {k: v for k, v in bundle["state"].items() if k in keep}
 
 
 def student_edition(nb):

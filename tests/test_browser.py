@@ -22,7 +22,7 @@ import pytest
 
 from condgen_helpers.cellflow import needed_cells
 from condgen_helpers.course import NOTEBOOK_DIR, notebooks
-from condgen_helpers.student import _widget_ids
+from condgen_helpers.student import reachable_widgets
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
@@ -183,13 +183,7 @@ def explorers() -> list[tuple[Path, int]]:
         nb = nbformat.read(path, as_version=4)
         state = nb.metadata.get("widgets", {}).get(STATE, {}).get("state", {})
         for i, cell in enumerate(nb.cells):
-            todo = [m for o in cell.get("outputs", []) if VIEW in o.get("data", {}) for m in _widget_ids(o)]
-            seen = set()
-            while todo:
-                m = todo.pop()
-                if m in state and m not in seen:
-                    seen.add(m)
-                    todo += _widget_ids(state[m])
+            seen = reachable_widgets(state, [o for o in cell.get("outputs", []) if VIEW in o.get("data", {})])
             if any(state[m].get("model_name", "").endswith("SliderModel") for m in seen):
                 found.append((path, i))
     return found

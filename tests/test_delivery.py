@@ -83,8 +83,8 @@ def test_checking_turns_errors_into_a_hint(capsys):
 
 
 def test_placeholder_names_only_what_the_check_reads():
-    text = placeholder(2, "helper = 3\nanswer = helper * 2", "check(answer == 6, 'yes', 'no')")
-    assert text.startswith("# Exercise 2") and "answer" in text and "helper" not in text
+    text = placeholder(2, "step = 3\nanswer = step * 2", "check(answer == 6, 'yes', 'no')")
+    assert text.startswith("# Exercise 2") and "answer" in text and "step" not in text
     assert "6" not in text and "*" not in text
 
 

@@ -77,8 +77,11 @@ def wrapped_check(source: str) -> str:
     would change (a string literal spanning lines)."""
     body = source.strip("\n")
     wrapped = CHECK_IMPORT + textwrap.indent(body, "    ") + "\n"
-    inner = ast.parse(wrapped).body[-1].body
-    if ast.dump(ast.Module(inner, [])) != ast.dump(ast.parse(body)):
+    try:
+        inner, plain = ast.parse(wrapped).body[-1].body, ast.parse(body)
+    except SyntaxError:
+        raise CondgenError("a check cell is not plain Python (no %magics there, please)") from None
+    if ast.dump(ast.Module(inner, [])) != ast.dump(plain):
         raise CondgenError("a check cell has a string spanning lines, which indenting would change: "
                            "build that string from one-line pieces")
     return wrapped
@@ -146,9 +149,12 @@ def student_edition(nb):
 def write_student_editions(out: Path, selected: list[str] | None = None) -> list[Path]:
     import nbformat
 
+    paths = notebooks(selected)
+    if not paths:
+        raise CondgenError("no notebooks matched: name them by prefix, e.g. 01 02")
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for path in notebooks(selected):
+    for path in paths:
         nb = nbformat.read(path, as_version=4)
         target = out / path.name
         try:

@@ -132,7 +132,10 @@ def write_site(out: Path, selected: list[str] | None = None) -> list[Path]:
         target = out / f"{path.stem}.html"
         target.write_text(body, encoding="utf-8")
         shutil.copyfile(path, out / "notebooks" / path.name)
-        nbformat.write(student_edition(nb), out / "student" / path.name)
+        try:
+            nbformat.write(student_edition(nb), out / "student" / path.name)
+        except CondgenError as exc:
+            raise CondgenError(f"{path.name}: {exc}") from None
         written.append(target)
         print(target, flush=True)
     name, landing = landing_page(README.read_text(encoding="utf-8"), {p.stem for p in paths})

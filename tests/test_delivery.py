@@ -19,6 +19,7 @@ from condgen_helpers.cellflow import cell_names, needed_cells
 from condgen_helpers.course import NOTEBOOK_DIR, notebooks
 from condgen_helpers.errors import CondgenError
 from condgen_helpers.slides import cell_lines, with_slide_metadata, write_slides
+from condgen_helpers.slides import main as slides_main
 from condgen_helpers.student import (
     CHECK,
     SOLUTION,
@@ -31,7 +32,9 @@ from condgen_helpers.student import (
     wrapped_check,
     write_student_editions,
 )
-from condgen_helpers.website import course_map, navigation, write_site
+from condgen_helpers.student import main as student_main
+from condgen_helpers.website import course_map, navigation, require_executed, write_site
+from condgen_helpers.website import main as site_main
 
 NOTEBOOKS = notebooks()
 TICK, CROSS = "\u2714", "\u2718"
@@ -213,6 +216,21 @@ def test_course_map_links_built_notebooks_only():
     assert "[01 first](01_first.html)" in table and "| 02 second |" in table and "notebooks/" not in table
     with pytest.raises(CondgenError, match="table"):
         course_map("# Title\n\nno table here", set())
+
+
+def test_site_refuses_a_notebook_without_outputs(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[md("# T"), code("x = 1")])
+    with pytest.raises(CondgenError, match="no stored outputs"):
+        require_executed(nb, tmp_path / "09_draft.ipynb")
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="1\n")]
+    require_executed(nb, tmp_path / "09_draft.ipynb")
+
+
+@pytest.mark.parametrize("main", [student_main, slides_main, site_main], ids=["student", "slides", "site"])
+def test_commands_refuse_unknown_notebooks(main, tmp_path, capsys):
+    assert main(["--out", str(tmp_path / "out"), "99"]) == 2
+    err = capsys.readouterr().err
+    assert "no notebooks matched" in err and err.count("\n") == 1
 
 
 def test_navigation_links_neighbours():

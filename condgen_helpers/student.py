@@ -25,7 +25,6 @@ from .course import notebooks
 from .errors import CondgenError
 
 SOLUTION, CHECK = "solution", "check"
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 CHECK_IMPORT = "from condgen_helpers.student import checking\n\nwith checking():\n"
 BANNER = ("**Student edition.** The worked solutions of the exercises are taken out. Below each "
           "exercise is an empty cell for your answer and a check (its code is folded; run it as it is) "

@@ -20,6 +20,8 @@ TARGETS: dict[str, list[tuple[str, str, float]]] = {
     "gan": [("train_seconds", "<", 60), ("min_class_share", ">=", 0.05), ("classes_covered", ">=", 10)],
     "vae": [("train_seconds", "<", 60), ("test_nelbo_nats", "<=", 96.84)],
     "cvae": [("train_seconds", "<", 60), ("test_nelbo_nats", "<=", 94.84), ("conditional_accuracy", ">=", 0.97)],
+    "cvae-attr": [("thickness_corr", ">=", 0.8), ("slant_corr", ">=", 0.8), ("conditional_accuracy", ">=", 0.95)],
+    "cvae-complete": [("nll_gain_nats", ">", 0.0)],
 }
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 

@@ -18,6 +18,9 @@ MODELS: dict[str, str] = {
     "gan": "condgen_helpers.gan:GAN",
     "vae": "condgen_helpers.vae:VAE",
     "cvae": "condgen_helpers.vae:CVAE",
+    "cvae-attr": "condgen_helpers.beyond:AttributeCVAE",
+    "cvae-complete": "condgen_helpers.beyond:CompletionCVAE",
+    "regressor-complete": "condgen_helpers.beyond:CompletionRegressor",
 }
 
 

@@ -3,6 +3,7 @@
 #   make test        unit tests, then every notebook executed and checked by nbval
 #   make benchmark   train each model with course defaults and print measured figures vs targets
 #   make notebooks   re-execute the stored notebooks in place (refresh their outputs)
+#   make leaderboard train every model and write the results table into README.md
 #   make student     build/student/: the notebooks with the worked solutions taken out, checks kept
 #   make slides      build/slides/: each notebook as reveal.js lecture slides that work offline
 #   make site        build/site/: the executed course as a static website that works offline
@@ -13,7 +14,7 @@ STAMP := $(VENV)/.condgen-installed
 # one thread per process: the test run uses both cores through two workers instead
 TEST_ENV := OMP_NUM_THREADS=1 MPLBACKEND=Agg PYDEVD_DISABLE_FILE_VALIDATION=1
 
-.PHONY: course test benchmark notebooks student slides site lint clean
+.PHONY: course test benchmark leaderboard notebooks student slides site lint clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +30,9 @@ test: $(STAMP)
 
 benchmark: $(STAMP)
 	$(PY) -m condgen_helpers.benchmark
+
+leaderboard: $(STAMP)
+	$(PY) -m condgen_helpers leaderboard --out build/leaderboard.md --readme README.md
 
 notebooks: $(STAMP)
 	PYDEVD_DISABLE_FILE_VALIDATION=1 $(PY) -m condgen_helpers.course refresh

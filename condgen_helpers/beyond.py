@@ -147,7 +147,7 @@ class AttributeCVAE(VAE):
 
 def within_class_correlation(asked: torch.Tensor, measured: torch.Tensor, labels: torch.Tensor) -> float:
     """Pearson correlation of two (N,) series after removing each class's mean from both, so that
-    differences *between* digits (a 1 has less ink than an 8) cannot make the figure look good."""
+    differences *between* digits (7s lean right, 6s lean left) cannot make the figure look good."""
     a, m = asked.double().clone(), measured.double().clone()
     for c in labels.unique():
         idx = labels == c

@@ -37,8 +37,8 @@ def execute(path: Path, env: dict[str, str] | None = None, timeout: int = 1200):
 
     nb = nbformat.read(path, as_version=4)
     env = {**KERNEL_ENV, **(env or {})}
-    old = {k: os.environ.get(k) for k in (env or {})}
-    os.environ.update(env or {})
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                                 resources={"metadata": {"path": str(path.parent)}})

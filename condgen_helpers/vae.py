@@ -217,9 +217,12 @@ class VAE(Recipe):
 
     name = "vae"
     conditional = False
-    defaults = {"z_dim": 16, "hidden": (256, 256), "lr": 1e-3, "weight_decay": 0.0, "dropout": 0.0, "kl_warmup_steps": 0, "label_dim": 16,
-                "prior": "standard", "likelihood": "auto", "levels": None, "iw_samples": 1000}
-    default_epochs = 300
+    # chosen on the validation split (digits): dropout and the KL warm-up keep the 1000 training
+    # images from being memorised; the epochs are where the validation bound stops improving
+    defaults = {"z_dim": 16, "hidden": (256, 256), "lr": 5e-4, "weight_decay": 0.0, "dropout": 0.4,
+                "kl_warmup_steps": 1500, "label_dim": 16, "prior": "standard", "likelihood": "auto",
+                "levels": None, "iw_samples": 1000}
+    default_epochs = 200
     batch_size = 64
 
     def build(self) -> None:
@@ -230,14 +233,22 @@ class VAE(Recipe):
             raise CondgenError(f"unknown likelihood {c['likelihood']!r}: use one of {', '.join(LIKELIHOODS)}")
         self.likelihood = self._likelihood()
         n_pixels = math.prod(self.image_shape)
-        enc_cond = LabelEmbedding(self.n_classes, c["label_dim"]) if self.conditional else None
-        dec_cond = LabelEmbedding(self.n_classes, c["label_dim"]) if self.conditional else None
+        enc_cond = self._label_embedding() if self.conditional else None
+        dec_cond = self._label_embedding() if self.conditional else None
         self.encoder = Encoder(self.image_shape, c["z_dim"], tuple(c["hidden"]), enc_cond, c["dropout"])
         self.decoder = Decoder(c["z_dim"], n_pixels * self.likelihood.params_per_pixel,
                                tuple(c["hidden"])[::-1], dec_cond, c["dropout"])
         self.prior = Prior(c["z_dim"], self.n_classes if self.conditional else 1, c["prior"] == "learned")
         params = [p for m in self.modules().values() for p in m.parameters() if p.requires_grad]
         self.opt = torch.optim.AdamW(params, lr=c["lr"], weight_decay=c["weight_decay"])
+
+    def _label_embedding(self) -> LabelEmbedding:
+        """A learned vector per class that starts as the one-hot code (zero-padded to label_dim).
+        Random N(0, 1) starting vectors, four times longer than a one-hot code, swamp the latent code
+        early in training; on digits they cost the cVAE about 1.5 nats of validation likelihood."""
+        emb = LabelEmbedding(self.n_classes, self.config["label_dim"])
+        nn.init.eye_(emb.table.weight)
+        return emb
 
     def _likelihood(self):
         c = self.config
@@ -293,15 +304,22 @@ class VAE(Recipe):
         kl = losses.gaussian_kl(mu, logvar, *self.prior_params(y, len(x)))
         return {"elbo": losses.elbo(log_px, kl), "log_px": log_px, "kl": kl}
 
+    def kl_weight(self) -> float:
+        """Weight of the KL term at this step: it rises linearly from 0 to 1 over ``kl_warmup_steps``
+        (the warm-up of Bowman et al. 2016 and Sonderby et al. 2016), then stays at 1, the true ELBO.
+        Without it the decoder learns first to ignore the code, and the encoder collapses onto the prior."""
+        warmup = self.config["kl_warmup_steps"]
+        return min(1.0, (self.steps + 1) / warmup) if warmup else 1.0
+
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         terms = self.elbo_terms(x, y)
-        beta = min(1.0, (self.steps + 1) / self.config["kl_warmup_steps"]) if self.config["kl_warmup_steps"] else 1.0
+        beta = self.kl_weight()
         loss = -(terms["log_px"] - beta * terms["kl"]).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
-        return {"loss_nelbo": loss.item(), "recon": -terms["log_px"].mean().item(),
-                "kl": terms["kl"].mean().item()}
+        return {"loss": loss.item(), "nelbo": -terms["elbo"].mean().item(),
+                "recon": -terms["log_px"].mean().item(), "kl": terms["kl"].mean().item(), "kl_weight": beta}
 
     @torch.no_grad()
     def bounds(self, x: torch.Tensor, y: torch.Tensor | None = None, k: int | None = None,
@@ -372,3 +390,6 @@ class CVAE(VAE):
 
     name = "cvae"
     conditional = True
+    # a learned Gaussian per class scored slightly better on validation than N(0, I); see notebook 04
+    defaults = {**VAE.defaults, "prior": "learned"}
+    default_epochs = 140

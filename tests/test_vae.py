@@ -116,7 +116,17 @@ def test_short_training_improves_the_validation_bound(digits):
     after = -m.bounds(val.images, k=5, generator=g)["elbo"].mean().item()
     assert before > 64 * math.log(17) - 5          # an untrained decoder is close to uniform
     assert after < before - 30, (before, after)
-    assert history.epoch_means("loss_nelbo")[-1] < history.epoch_means("loss_nelbo")[0]
+    assert history.epoch_means("nelbo")[-1] < history.epoch_means("nelbo")[0]
+
+
+def test_kl_warmup_weight():
+    m = VAE((1, 8, 8), **SMALL, kl_warmup_steps=100)
+    assert m.kl_weight() == pytest.approx(0.01)
+    m.steps = 49
+    assert m.kl_weight() == pytest.approx(0.5)
+    m.steps = 5000
+    assert m.kl_weight() == 1.0
+    assert VAE((1, 8, 8), **SMALL, kl_warmup_steps=0).kl_weight() == 1.0
 
 
 def test_checkpoint_round_trip_gives_the_same_samples(tmp_path, digits):

@@ -249,10 +249,33 @@ def _shutdown_kernels(lab) -> None:
                                                       headers=headers, method="DELETE"))
 
 
-CELL_IMAGES = "(cell) => Array.from(cell.querySelectorAll('.jp-OutputArea img')).map(i => i.src).join(' ')"
-LAST_CELL_IMAGES = f"({CELL_IMAGES})(Array.from(document.querySelectorAll('.jp-Notebook .jp-CodeCell')).pop())"
-KERNEL_IDLE = """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-    const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+# a fingerprint of the pixels' bytes of every image in a cell's output (an Image widget gets a
+# fresh blob: address on every update, so comparing addresses would not do)
+CELL_IMAGES = """async (cell) => {
+    const prints = [];
+    for (const img of cell.querySelectorAll('.jp-OutputArea img')) {
+        const bytes = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
+        let h = 0;
+        for (const b of bytes) h = (Math.imul(h, 31) + b) >>> 0;
+        prints.push(bytes.length + ':' + h);
+    }
+    return prints.join(' ');
+}"""
+
+
+def wait_for_images(cell, differ_from: str | None = None, seconds: float = 60) -> str | None:
+    """The cell's image fingerprint once it shows images (unlike ``differ_from``); None on timeout.
+    Polled from Python: Playwright's wait_for_function does not await an async predicate."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        now = cell.evaluate(CELL_IMAGES)
+        if now and now != differ_from:
+            return now
+        time.sleep(0.5)
+    return None
+KERNEL_IDLE = """(name) => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+    const k = w && w.context && w.context.path === name && w.sessionContext.session
+        && w.sessionContext.session.kernel;
     return !!k && k.status === 'idle'; }"""
 
 
@@ -270,14 +293,37 @@ class TestJupyterLab:
         nbformat.write(explore, lab["root"] / name)
         page = chromium.new_page()
         try:
-            page.goto(f"{lab['base']}/lab/tree/{name}?token={lab['token']}")
-            page.wait_for_function(KERNEL_IDLE, timeout=120_000)
-            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            target = page.locator(".jp-Notebook .jp-CodeCell").last
+            # a workspace of its own, so no tab of an earlier test comes back
+            page.goto(f"{lab['base']}/lab/workspaces/{path.stem}/tree/{name}?reset&token={lab['token']}")
+            page.wait_for_function(KERNEL_IDLE, arg=name, timeout=120_000)
+            cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-CodeCell")
+            for _ in range(3):  # the command acts on the notebook that has the focus: click, run, confirm
+                cells.first.locator(".jp-InputPrompt").click()
+                page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+                try:
+                    page.wait_for_function("(el) => /\\[(\\*|\\d+)\\]/.test(el.textContent)",
+                                           arg=cells.first.locator(".jp-InputPrompt").element_handle(),
+                                           timeout=20_000)
+                    break
+                except sync_api.TimeoutError:
+                    continue
+            else:
+                pytest.fail(f"{path.name}: JupyterLab did not start running the notebook")
+            target = cells.last
             handle = target.locator(".noUi-handle").first
-            handle.wait_for(timeout=420_000)
-            page.wait_for_function(f"() => {LAST_CELL_IMAGES}.length > 0", timeout=60_000)
-            before = target.evaluate(CELL_IMAGES)
+            errors = cells.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]')
+            deadline = time.monotonic() + 420  # the explorer's model trains first
+            while not handle.count() and not errors.count() and time.monotonic() < deadline:
+                time.sleep(1)
+            if not handle.count():
+                page.screenshot(path=str(tmp_path / "no-slider.png"))
+                states = cells.evaluate_all("""els => els.map(e => e.querySelector('.jp-InputPrompt').textContent
+                    + ' ' + Array.from(e.querySelectorAll('.jp-OutputArea-output')).map(o => o.textContent)
+                    .join(' ').slice(-300))""")
+                pytest.fail(f"{path.name} cell {cell}: no slider after running the notebook; cells: {states} "
+                            f"(screenshot: {tmp_path / 'no-slider.png'})")
+            before = wait_for_images(target)
+            assert before, f"{path.name} cell {cell}: the explorer shows no figure"
             readout = target.locator(".widget-readout").first.inner_text()
             handle.scroll_into_view_if_needed()
             box = handle.bounding_box()
@@ -288,10 +334,8 @@ class TestJupyterLab:
             page.mouse.move(to_x, box["y"] + box["height"] / 2, steps=8)
             page.mouse.up()
             assert target.locator(".widget-readout").first.inner_text() != readout, "the slider did not move"
-            try:  # the output is cleared before the new figure arrives: wait for a figure that differs
-                page.wait_for_function(f"(b) => {{ const now = {LAST_CELL_IMAGES}; return now.length > 0 && now !== b; }}",
-                                       arg=before, timeout=60_000)
-            except sync_api.TimeoutError:
+            # the output is cleared before the new figure arrives: wait for a figure that differs
+            if wait_for_images(target, differ_from=before) is None:
                 page.screenshot(path=str(tmp_path / "unchanged.png"))
                 pytest.fail(f"{path.name} cell {cell}: moving the slider did not change the figure "
                             f"(screenshot: {tmp_path / 'unchanged.png'})")

@@ -35,6 +35,29 @@ class LabelEmbedding(nn.Module):
         return self.table(check_labels(y, self.n_classes).to(self.table.weight.device))
 
 
+class LabelProjection(nn.Module):
+    """The class term of a projection discriminator (Miyato and Koyama 2018, section 3):
+    features phi(x) (N, F) and labels y (N,) -> embed(y) . phi(x), one score per image (N,).
+
+    Instead of reading y next to the pixels, D compares what it sees, phi(x), with a learned
+    direction per class; the inner product is the log-ratio term log q(y|x) / p(y|x) of the paper.
+    """
+
+    def __init__(self, n_classes: int, feature_dim: int):
+        super().__init__()
+        self.n_classes, self.feature_dim = n_classes, feature_dim
+        self.table = nn.Embedding(n_classes, feature_dim)
+        # start label-blind: D first learns what a digit looks like, then what separates the classes
+        nn.init.zeros_(self.table.weight)
+
+    def forward(self, features: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if features.ndim != 2 or features.shape[1] != self.feature_dim:
+            raise CondgenError(f"features must have shape (N, {self.feature_dim}), "
+                               f"got {tuple(features.shape)}")
+        y = check_labels(y, self.n_classes).to(features.device)
+        return (self.table(y) * features).sum(dim=1)
+
+
 # --- conditions beyond class labels (notebook 05) --------------------------------------------------
 
 class AttributeCondition(nn.Module):

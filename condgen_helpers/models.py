@@ -16,6 +16,8 @@ from .errors import CondgenError
 # name -> "module:Class", imported on first use so `condgen --help` stays fast
 MODELS: dict[str, str] = {
     "gan": "condgen_helpers.gan:GAN",
+    "cgan": "condgen_helpers.gan:ConditionalGAN",
+    "cgan-proj": "condgen_helpers.gan:ProjectionCGAN",
     "vae": "condgen_helpers.vae:VAE",
     "cvae": "condgen_helpers.vae:CVAE",
     "cvae-attr": "condgen_helpers.beyond:AttributeCVAE",

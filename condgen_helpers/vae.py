@@ -137,6 +137,12 @@ class CategoricalPixels:
         values = torch.linspace(0, 1, self.levels, device=out.device, dtype=out.dtype)
         return (probs @ values).clamp(0, 1)  # rounding can push the sum a hair above 1
 
+    def draw(self, out: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One draw of every pixel, as level / (levels - 1) in [0, 1]."""
+        probs = out.unflatten(-1, (-1, self.levels)).softmax(-1).flatten(0, -2).cpu()
+        levels = torch.multinomial(probs, 1, generator=generator).view(out.shape[:-1] + (-1,))
+        return levels.float() / (self.levels - 1)
+
 
 class BernoulliPixels:
     """Each pixel is on or off. Grey images are binarised by drawing each pixel with its intensity
@@ -152,6 +158,9 @@ class BernoulliPixels:
 
     def mean(self, out: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(out)
+
+    def draw(self, out: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.bernoulli(torch.sigmoid(out).cpu(), generator=generator)
 
 
 # --- networks --------------------------------------------------------------------------------------
@@ -287,6 +296,12 @@ class VAE(Recipe):
     def decode_mean(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """The decoder's expected image E[x | z, y], shape (N, C, H, W), in [0, 1]."""
         return self.likelihood.mean(self.decode(z, y)).view(-1, *self.image_shape)
+
+    @torch.no_grad()
+    def decode_draw(self, z: torch.Tensor, y: torch.Tensor | None = None,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+        """One draw x ~ p(x | z, y) instead of its mean: (N, C, H, W) in [0, 1], on the CPU."""
+        return self.likelihood.draw(self.decode(z, y), generator).view(-1, *self.image_shape)
 
     def prior_params(self, y: torch.Tensor | None, n: int):
         return self.prior(self._cond(y), n)

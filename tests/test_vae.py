@@ -76,6 +76,22 @@ def test_categorical_mean_and_uniform_decoder():
     assert torch.allclose(lik.log_prob(torch.zeros(3, 64 * 17), lik.targets(x)), torch.full((3,), -64 * math.log(17)))
 
 
+def test_draws_follow_the_decoder():
+    lik = CategoricalPixels(17)
+    out = torch.full((1, 64 * 17), -30.0)
+    out.view(1, 64, 17)[0, :32, 8] = 30.0         # first half certainly at level 8 -> 0.5
+    out.view(1, 64, 17)[0, 32:, 16] = 30.0        # second half certainly at the top level -> 1
+    x = lik.draw(out, torch.Generator().manual_seed(0))
+    assert torch.equal(x[0, :32], torch.full((32,), 0.5)) and torch.equal(x[0, 32:], torch.ones(32))
+    # a uniform decoder: draws cover the levels, and their average approaches the mean image (0.5)
+    many = lik.draw(torch.zeros(200, 64 * 17), torch.Generator().manual_seed(0))
+    assert len(many.unique()) == 17 and abs(many.mean().item() - 0.5) < 0.01
+    bern = BernoulliPixels().draw(torch.zeros(200, 64), torch.Generator().manual_seed(0))
+    assert set(bern.unique().tolist()) == {0.0, 1.0} and abs(bern.mean().item() - 0.5) < 0.02
+    m = CVAE((1, 8, 8), 10, **SMALL)
+    assert m.decode_draw(torch.zeros(3, 4), torch.tensor([0, 1, 2])).shape == (3, 1, 8, 8)
+
+
 def test_bernoulli_is_picked_for_mnist_sized_images():
     m = VAE((1, 28, 28), **SMALL)
     assert isinstance(m.likelihood, BernoulliPixels)

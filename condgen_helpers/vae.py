@@ -254,7 +254,7 @@ class VAE(Recipe):
     def _label_embedding(self) -> LabelEmbedding:
         """A learned vector per class that starts as the one-hot code (zero-padded to label_dim).
         Random N(0, 1) starting vectors, four times longer than a one-hot code, swamp the latent code
-        early in training; on digits they cost the cVAE about 1.5 nats of validation likelihood."""
+        early in training; on digits they cost the cVAE about a nat of validation likelihood."""
         emb = LabelEmbedding(self.n_classes, self.config["label_dim"])
         nn.init.eye_(emb.table.weight)
         return emb

@@ -44,6 +44,9 @@ def test_shapes_and_ranges(digits):
 
 def test_the_label_reaches_the_decoder_and_the_plain_vae_ignores_it(digits):
     m = CVAE((1, 8, 8), 10, **SMALL)
+    # label vectors start as one-hot codes, zero-padded to label_dim
+    table = m.decoder.cond.table.weight
+    assert table.shape == (10, 16) and torch.equal(table[:, :10], torch.eye(10)) and table[:, 10:].abs().sum() == 0
     z = torch.zeros(1, 4)
     assert not torch.allclose(m.decode(z, torch.tensor([1])), m.decode(z, torch.tensor([7])))
     v = VAE((1, 8, 8), 10, **SMALL)

@@ -311,10 +311,12 @@ class TestJupyterLab:
                 pytest.fail(f"{path.name}: JupyterLab did not start running the notebook")
             target = cells.last
             handle = target.locator(".noUi-handle").first
-            errors = cells.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]')
-            deadline = time.monotonic() + 420  # the explorer's model trains first
-            while not handle.count() and not errors.count() and time.monotonic() < deadline:
+            deadline, idle = time.monotonic() + 420, 0  # the explorer's model trains first
+            while not handle.count() and idle < 5 and time.monotonic() < deadline:
                 time.sleep(1)
+                # execution stopped (a cell failed) when the kernel idles and no cell waits to run
+                running = cells.locator(".jp-InputPrompt", has_text="[*]").count()
+                idle = idle + 1 if not running and page.evaluate(KERNEL_IDLE, name) else 0
             if not handle.count():
                 page.screenshot(path=str(tmp_path / "no-slider.png"))
                 states = cells.evaluate_all("""els => els.map(e => e.querySelector('.jp-InputPrompt').textContent

@@ -19,14 +19,15 @@ KERNEL_NAMES = frozenset(dir(builtins)) | {"display", "get_ipython", "In", "Out"
 class CellNames:
     """``binds``: names the cell assigns, imports or defines at top level (``assigned``: those bound
     by assignment, i.e. variables); ``reads``: names it reads before binding them itself (free
-    names); ``touches``: names it may change without rebinding them (``x[i] = v``, ``x.a = v``,
-    ``x.method(...)`` as a statement, or ``x`` passed to a call, as ``fit(model, ...)`` trains
-    ``model``); ``star``: it has ``from ... import *``."""
+    names); ``touches``: names it changes without rebinding them (``x[i] = v``, ``x.a = v``,
+    ``x.method(...)`` as a statement); ``passes``: names it hands to a call, which may change them
+    (``fit(model, ...)`` trains ``model``); ``star``: it has ``from ... import *``."""
 
     binds: set[str] = field(default_factory=set)
     assigned: set[str] = field(default_factory=set)
     reads: set[str] = field(default_factory=set)
     touches: set[str] = field(default_factory=set)
+    passes: set[str] = field(default_factory=set)
     star: bool = False
 
 
@@ -49,6 +50,7 @@ class _Scanner(ast.NodeVisitor):
         self.assigned: set[str] = set()
         self.first_read: dict[str, tuple[int, int]] = {}
         self.touches: set[str] = set()
+        self.passes: set[str] = set()
         self.star = False
         self.local: list[set[str]] = []  # stack of function/lambda/comprehension scopes
 
@@ -133,7 +135,7 @@ class _Scanner(ast.NodeVisitor):
     def visit_Call(self, node: ast.Call) -> None:
         for arg in [*node.args, *(k.value for k in node.keywords)]:
             if isinstance(arg, ast.Name) and not self._is_local(arg.id):
-                self.touches.add(arg.id)
+                self.passes.add(arg.id)
         self.generic_visit(node)
 
     # scopes ---------------------------------------------------------------------------------
@@ -195,23 +197,25 @@ class _Scanner(ast.NodeVisitor):
 
 
 def cell_names(source: str) -> CellNames:
-    """The names one code cell binds, reads and touches (see ``CellNames``)."""
+    """The names one code cell binds, reads, touches and passes on (see ``CellNames``)."""
     tree = ast.parse(python_source(source))
     s = _Scanner()
     s.visit(tree)
     reads = {n for n, pos in s.first_read.items()
              if n not in KERNEL_NAMES and (n not in s.first_bind or pos <= s.first_bind[n])}
     return CellNames(binds=set(s.first_bind), assigned=s.assigned, reads=reads,
-                     touches=s.touches - KERNEL_NAMES, star=s.star)
+                     touches=s.touches - KERNEL_NAMES, passes=s.passes - KERNEL_NAMES, star=s.star)
 
 
-def needed_cells(sources: list[str | None], target: int) -> list[int]:
+def needed_cells(sources: list[str | None], target: int, through_calls: bool = True) -> list[int]:
     """Indexes of the cells that cell ``target`` needs, itself included, in notebook order.
 
     ``sources`` holds one entry per cell (``None`` for cells that are not code). For each name a
     needed cell reads, the last earlier cell that binds it is needed, and so is every cell between
-    the two that touches it, if it is a variable (a training call changes the model it is given;
-    UPPER_CASE settings count as constants, so passing ``SEED`` around does not pull cells in)."""
+    the two that touches it, if it is a variable, or (``through_calls``) passes it to a call (a
+    training call changes the model it is given). UPPER_CASE settings count as constants, so
+    passing ``SEED`` around does not pull cells in. Without ``through_calls`` the slice is smaller
+    and may skip a later training call: enough to show a widget, not to reproduce a number."""
     names = [cell_names(s) if s is not None else None for s in sources]
     needed: set[int] = set()
     pending = [target]
@@ -227,5 +231,6 @@ def needed_cells(sources: list[str | None], target: int) -> list[int]:
             b = binders[-1]
             pending.append(b)
             if name in names[b].assigned and not name.isupper():
-                pending += [j for j in range(b + 1, i) if names[j] is not None and name in names[j].touches]
+                pending += [j for j in range(b + 1, i) if names[j] is not None and (
+                    name in names[j].touches or through_calls and name in names[j].passes)]
     return sorted(needed)

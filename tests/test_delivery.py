@@ -59,14 +59,15 @@ def test_cell_names_binds_reads_and_touches():
     assert n.binds == {"np", "x", "z", "f", "sq"}
     assert n.assigned == {"x", "z", "sq"}
     assert n.reads == {"y", "fit", "model", "z", "w", "k"}  # z += 1 reads z first; i and a are local
-    assert {"model", "x"} <= n.touches and "np" not in n.touches
+    assert "x" in n.touches and {"model", "x"} <= n.passes and "np" not in n.touches | n.passes
 
 
 def test_needed_cells_follow_bindings_and_training_calls():
     sources = ["SEED = 0\nimport torch", None, "model = make(SEED)", "fit(model, data)",
-               "plot(other)", "other = 1", "show(model)", "loss = model(torch.ones(1))"]
-    assert needed_cells(sources, 7) == [0, 2, 3, 6, 7]  # show(model) may change it too; plot(other) not needed
-    assert needed_cells(sources, 4) == [4]               # `other` is bound only later
+               "plot(other)", "other = 1", "show(model)", "model.eval()", "loss = model(torch.ones(1))"]
+    assert needed_cells(sources, 8) == [0, 2, 3, 6, 7, 8]  # show(model) may change it too; plot(other) not
+    assert needed_cells(sources, 8, through_calls=False) == [0, 2, 7, 8]
+    assert needed_cells(sources, 4) == [4]                  # `other` is bound only later
     # passing an UPPER_CASE setting around does not make a cell a dependency
     assert needed_cells(["SEED = 0", "seed_everything(SEED)", "a = SEED"], 2) == [0, 2]
 

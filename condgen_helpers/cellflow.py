@@ -207,16 +207,22 @@ def cell_names(source: str) -> CellNames:
                      touches=s.touches - KERNEL_NAMES, passes=s.passes - KERNEL_NAMES, star=s.star)
 
 
-def needed_cells(sources: list[str | None], target: int, through_calls: bool = True) -> list[int]:
+def needed_cells(sources: list[str | None], target: int,
+                 follow: tuple[str, ...] = ("stores", "calls")) -> list[int]:
     """Indexes of the cells that cell ``target`` needs, itself included, in notebook order.
 
     ``sources`` holds one entry per cell (``None`` for cells that are not code). For each name a
     needed cell reads, the last earlier cell that binds it is needed, and so is every cell between
-    the two that touches it, if it is a variable, or (``through_calls``) passes it to a call (a
-    training call changes the model it is given). UPPER_CASE settings count as constants, so
-    passing ``SEED`` around does not pull cells in. Without ``through_calls`` the slice is smaller
-    and may skip a later training call: enough to show a widget, not to reproduce a number."""
+    the two that changes it, if it is a variable: by a store or method call (``"stores"`` in
+    ``follow``) or by passing it to a call (``"calls"``: a training call changes the model it is
+    given). UPPER_CASE settings count as constants, so passing ``SEED`` around does not pull cells
+    in. With less to follow the slice is smaller: enough to show a widget, not to reproduce a number."""
     names = [cell_names(s) if s is not None else None for s in sources]
+
+    def changes(j: int, name: str) -> bool:
+        n = names[j]
+        return n is not None and ("stores" in follow and name in n.touches or "calls" in follow and name in n.passes)
+
     needed: set[int] = set()
     pending = [target]
     while pending:
@@ -231,6 +237,5 @@ def needed_cells(sources: list[str | None], target: int, through_calls: bool = T
             b = binders[-1]
             pending.append(b)
             if name in names[b].assigned and not name.isupper():
-                pending += [j for j in range(b + 1, i) if names[j] is not None and (
-                    name in names[j].touches or through_calls and name in names[j].passes)]
+                pending += [j for j in range(b + 1, i) if changes(j, name)]
     return sorted(needed)

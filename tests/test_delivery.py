@@ -66,7 +66,8 @@ def test_needed_cells_follow_bindings_and_training_calls():
     sources = ["SEED = 0\nimport torch", None, "model = make(SEED)", "fit(model, data)",
                "plot(other)", "other = 1", "show(model)", "model.eval()", "loss = model(torch.ones(1))"]
     assert needed_cells(sources, 8) == [0, 2, 3, 6, 7, 8]  # show(model) may change it too; plot(other) not
-    assert needed_cells(sources, 8, through_calls=False) == [0, 2, 7, 8]
+    assert needed_cells(sources, 8, follow=("stores",)) == [0, 2, 7, 8]
+    assert needed_cells(sources, 8, follow=()) == [0, 2, 8]
     assert needed_cells(sources, 4) == [4]                  # `other` is bound only later
     # passing an UPPER_CASE setting around does not make a cell a dependency
     assert needed_cells(["SEED = 0", "seed_everything(SEED)", "a = SEED"], 2) == [0, 2]

@@ -121,6 +121,16 @@ class _Scanner(ast.NodeVisitor):
         else:
             self._target(node.target)
 
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.type is not None:
+            self.visit(node.type)
+        if node.name:  # ``except E as err`` binds err for the handler's body
+            self._bind(node.name, node)
+            if not self.local:
+                self.assigned.add(node.name)
+        for stmt in node.body:
+            self.visit(stmt)
+
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         if node.value is not None:
             self.visit(node.value)

@@ -62,6 +62,12 @@ def test_cell_names_binds_reads_and_touches():
     assert "x" in n.touches and {"model", "x"} <= n.passes and "np" not in n.touches | n.passes
 
 
+def test_cell_names_except_binds_its_name():
+    n = cell_names("try:\n    run()\nexcept ValueError as err:\n    print(err, other)")
+    assert "err" in n.binds and "err" not in n.reads
+    assert n.reads == {"run", "other"}  # builtins are not reads of the notebook
+
+
 def test_needed_cells_follow_bindings_and_training_calls():
     sources = ["SEED = 0\nimport torch", None, "model = make(SEED)", "fit(model, data)",
                "plot(other)", "other = 1", "show(model)", "model.eval()", "loss = model(torch.ones(1))"]

@@ -32,7 +32,7 @@ benchmark: $(STAMP)
 	$(PY) -m condgen_helpers.benchmark
 
 leaderboard: $(STAMP)
-	$(PY) -m condgen_helpers leaderboard --out build/leaderboard.md --readme README.md
+	OMP_NUM_THREADS=1 $(PY) -m condgen_helpers leaderboard --out build/leaderboard.md --readme README.md
 
 notebooks: $(STAMP)
 	PYDEVD_DISABLE_FILE_VALIDATION=1 $(PY) -m condgen_helpers.course refresh

@@ -19,6 +19,7 @@ from .errors import CondgenError
 TARGETS: dict[str, list[tuple[str, str, float]]] = {
     "gan": [("train_seconds", "<", 60), ("min_class_share", ">=", 0.05), ("classes_covered", ">=", 10)],
     "cgan": [("train_seconds", "<", 60), ("conditional_accuracy", ">=", 0.97), ("diversity", ">=", 0.85), ("intra_fd_gain", ">=", 2.0)],
+    "acgan": [("train_seconds", "<", 60), ("conditional_accuracy", ">=", 0.98)],
     "vae": [("train_seconds", "<", 60), ("test_nelbo_nats", "<=", 96.84)],
     "cvae": [("train_seconds", "<", 60), ("test_nelbo_nats", "<=", 94.84), ("conditional_accuracy", ">=", 0.97)],
     "cvae-attr": [("thickness_corr", ">=", 0.8), ("slant_corr", ">=", 0.8), ("conditional_accuracy", ">=", 0.95)],

@@ -1,5 +1,5 @@
-"""GAN networks and recipes: the unconditional GAN (notebook 01) and the conditional GAN with a
-concatenating or a projection discriminator (notebook 02).
+"""GAN networks and recipes: the unconditional GAN (notebook 01), the conditional GAN with a
+concatenating or a projection discriminator (notebook 02) and AC-GAN (notebook 03).
 
 The networks are small multilayer perceptrons: on 8x8 digits they train in seconds on a laptop CPU,
 and the same code runs on 28x28 MNIST. Each network takes an optional conditioning module
@@ -228,3 +228,90 @@ class ProjectionCGAN(ConditionalGAN):
     name = "cgan-proj"
     defaults = {**ConditionalGAN.defaults, "discriminator": "projection"}
 
+
+class AuxiliaryClassifierDiscriminator(nn.Module):
+    """D(x) -> (source logit (N,), class logits (N, K)): a "real or generated?" head and a "which
+    class?" head (Odena, Olah and Shlens 2017). D never reads y; y is the class head's target.
+
+    With ``shared=True`` both heads sit on one body phi(x), as in the paper. On 8x8 digits with small
+    MLPs the class task then crowds out the source task (D(real) and D(fake) both stay near 1/2
+    while G collapses to one image per class), so the course default gives each head its own body.
+    """
+
+    def __init__(self, image_shape: tuple[int, ...], hidden=(256, 128), n_classes: int = 10,
+                 dropout: float = 0.0, shared: bool = False):
+        super().__init__()
+        d, h = math.prod(image_shape), hidden[-1]
+        self.phi = features(d, hidden, dropout) if shared else nn.Identity()
+
+        def body() -> nn.Module:  # what each head adds on top of phi
+            return nn.Identity() if shared else features(d, hidden, dropout)
+
+        self.source = nn.Sequential(body(), nn.Linear(h, 1))
+        self.classes = nn.Sequential(body(), nn.Linear(h, n_classes))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.phi(x.flatten(1))
+        return self.source(h).squeeze(1), self.classes(h)
+
+
+class ACGAN(ConditionalGAN):
+    """AC-GAN: G(z, c) reads the class like the cGAN's generator, but D does not; the class acts
+    through the loss, as a second head that must recognise it (implicit conditioning).
+
+    D maximises L_S + L_C and G maximises L_C - L_S (Odena, Olah and Shlens 2017, section 3),
+    both terms taken from ``losses``: L_S is the GAN's real-vs-fake log-likelihood, L_C the class
+    log-likelihood of real *and* generated images.
+    """
+
+    name = "acgan"
+    defaults = {**{k: v for k, v in ConditionalGAN.defaults.items() if k != "discriminator"},
+                "shared_body": False}
+
+    def build(self) -> None:
+        c = self.config
+        self.G = Generator(c["z_dim"], self.image_shape, tuple(c["g_hidden"]), output=c["output"],
+                           batch_norm=c["g_batch_norm"], cond=LabelEmbedding(self.n_classes, c["embed_dim"]))
+        self.D = AuxiliaryClassifierDiscriminator(self.image_shape, tuple(c["d_hidden"]), self.n_classes,
+                                                  dropout=c["d_dropout"], shared=c["shared_body"])
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=c["lr"], betas=tuple(c["betas"]))
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=c["lr"], betas=tuple(c["betas"]))
+
+    def discriminate(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The source logit only; the label is not an input of D (it is the class head's target)."""
+        return self.D(x)[0]
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        x, y = x.to(self.device), y.to(self.device)
+        n = len(x)
+        y_fake = self.sample_labels(n, None)
+        fake = self.generate(self.noise(n, self.config["z_dim"]), y_fake)
+        # 1) discriminator: maximise L_S + L_C, i.e. tell real from generated AND name the class of both
+        real_src, real_cls = self.D(x)
+        fake_src, fake_cls = self.D(fake.detach())
+        l_s = losses.source_log_likelihood(real_src, fake_src)
+        l_c = losses.class_log_likelihood(real_cls, y) + losses.class_log_likelihood(fake_cls, y_fake)
+        loss_D = -(l_s + l_c)
+        self.opt_D.zero_grad(set_to_none=True)
+        loss_D.backward()
+        self.opt_D.step()
+        # 2) generator: maximise L_C - L_S, i.e. look real AND be easy to classify as the asked class
+        src, cls = self.D(fake)
+        loss_G = losses.acgan_generator_loss(src, cls, y_fake, self.config["g_loss"])
+        self.opt_G.zero_grad(set_to_none=True)
+        loss_G.backward()
+        self.opt_G.step()
+        return {"loss_D": loss_D.item(), "loss_G": loss_G.item(), "L_S": l_s.item(), "L_C": l_c.item(),
+                "D_real": torch.sigmoid(real_src).mean().item(),
+                "D_fake": torch.sigmoid(fake_src).mean().item(),
+                "aux_acc_real": (real_cls.argmax(1) == y).float().mean().item(),
+                "aux_acc_fake": (fake_cls.argmax(1) == y_fake).float().mean().item()}
+
+    @torch.no_grad()
+    def auxiliary_accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+        """Share of ``images`` (N, C, H, W) that D's class head assigns to ``labels`` (N,), in eval mode."""
+        was_training = self.D.training
+        self.D.eval()
+        pred = self.D(images.to(self.device))[1].argmax(1).cpu()
+        self.D.train(was_training)
+        return (pred == torch.as_tensor(labels).cpu()).float().mean().item()

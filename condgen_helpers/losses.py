@@ -12,6 +12,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .errors import CondgenError
+
 GENERATOR_LOSSES = ("non_saturating", "minimax")
 
 
@@ -71,6 +73,7 @@ def log_normal(x: torch.Tensor, mu: torch.Tensor | float = 0.0,
     logvar = torch.as_tensor(logvar, dtype=x.dtype, device=x.device)
     return (-0.5 * (math.log(2 * math.pi) + logvar + (x - mu) ** 2 / logvar.exp())).sum(-1)
 
+
 # --- likelihood models (notebook 04) ----------------------------------------------------------------
 
 def categorical_log_likelihood(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -107,3 +110,36 @@ def iwae_bound(log_weights: torch.Tensor) -> torch.Tensor:
     k = log_weights.shape[0]
     return torch.logsumexp(log_weights, dim=0) - math.log(k)
 
+
+# --- AC-GAN (notebook 03) ---------------------------------------------------------------------------
+
+def source_log_likelihood(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """L_S of AC-GAN (Odena, Olah and Shlens 2017, section 3), in nats:
+    E log P(S=real | x_real) + E log P(S=fake | x_fake), with P(S=real | x) = sigmoid(logit).
+    It is the GAN value V(D, G) itself, so it equals minus :func:`discriminator_loss`."""
+    return -discriminator_loss(real_logits, fake_logits)
+
+
+def class_log_likelihood(class_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """One term of AC-GAN's L_C (Odena, Olah and Shlens 2017, section 3): E log P(C=c | x) in nats,
+    from class *logits* (N, K) and the classes c (N,). L_C adds this term for real and for generated
+    images. The softmax happens inside (log_softmax in cross_entropy), so the input must be logits."""
+    if class_logits.ndim != 2:
+        raise CondgenError(f"class logits must have shape (N, K), got {tuple(class_logits.shape)}")
+    rows_are_probabilities = (class_logits.min() >= 0) & (class_logits.max() <= 1) & \
+        torch.allclose(class_logits.sum(1), torch.ones(len(class_logits), device=class_logits.device))
+    if class_logits.shape[1] > 1 and bool(rows_are_probabilities):
+        raise CondgenError("the class scores are already probabilities (each row sums to 1): pass the "
+                           "logits, you may be applying a softmax before a loss that expects logits")
+    return -F.cross_entropy(class_logits, labels)
+
+
+def acgan_generator_loss(fake_logits: torch.Tensor, fake_class_logits: torch.Tensor,
+                         fake_labels: torch.Tensor, kind: str = "non_saturating") -> torch.Tensor:
+    """What AC-GAN's generator minimises: -(L_C - L_S) over the terms it can change, i.e. its
+    samples' source term minus their class term (Odena, Olah and Shlens 2017, section 3).
+
+    ``minimax``: E log(1 - D_S(G(z, c))) - E log P(C=c | G(z, c)), the paper's objective as written;
+    ``non_saturating``: -E log D_S(G(z, c)) - E log P(C=c | G(z, c)), the usual swap of the source
+    term (see :func:`generator_loss`); the class term is the same in both."""
+    return generator_loss(fake_logits, kind) - class_log_likelihood(fake_class_logits, fake_labels)

@@ -18,6 +18,7 @@ MODELS: dict[str, str] = {
     "gan": "condgen_helpers.gan:GAN",
     "cgan": "condgen_helpers.gan:ConditionalGAN",
     "cgan-proj": "condgen_helpers.gan:ProjectionCGAN",
+    "acgan": "condgen_helpers.gan:ACGAN",
     "vae": "condgen_helpers.vae:VAE",
     "cvae": "condgen_helpers.vae:CVAE",
     "cvae-attr": "condgen_helpers.beyond:AttributeCVAE",

@@ -27,3 +27,21 @@ def test_readme_table_is_replaced_between_markers(tmp_path):
 def test_unknown_model_is_refused_before_training():
     with pytest.raises(CondgenError, match="unknown model"):
         leaderboard(["gan", "stylegan"])
+
+
+def test_floor_row_is_real_images_with_their_labels(monkeypatch):
+    import condgen_helpers.benchmark as bench
+
+    calls = []
+
+    def fake_train(name, dataset, seed, device, progress):
+        calls.append(name)
+        return None, None, {"train_seconds": 1.0, "fd": 30.0, "floor": {"fd": -1.0}}
+
+    monkeypatch.setattr(bench, "train_and_evaluate", fake_train)
+    rows = leaderboard(["gan", "cgan"])
+    assert calls == ["gan", "cgan"] and [r["model"] for r in rows[:2]] == ["gan", "cgan"]
+    floor = rows[-1]
+    assert floor["model"].startswith("real") and floor["train_seconds"] is None
+    # the floor is measured, not copied from the first model: real test digits, true labels
+    assert floor["conditional_accuracy"] >= 0.97 and 10 < floor["fd"] < 30

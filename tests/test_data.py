@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from condgen_helpers import CondgenError
-from condgen_helpers.data import (batches, load_dataset, quantise, ring, ring_centres)
+from condgen_helpers.data import batches, load_dataset, quantise, ring, ring_centres
 
 
 def test_digits_split_is_the_published_one():

@@ -5,8 +5,15 @@ import torch
 
 from condgen_helpers import CondgenError
 from condgen_helpers.data import load_dataset, ring, ring_centres
-from condgen_helpers.evaluation import (accuracy, frechet_distance, image_metrics, load_classifier,
-                                        mean_pairwise_distance, real_floor, ring_metrics)
+from condgen_helpers.evaluation import (
+    accuracy,
+    frechet_distance,
+    image_metrics,
+    load_classifier,
+    mean_pairwise_distance,
+    real_floor,
+    ring_metrics,
+)
 
 
 def test_frechet_distance_matches_the_formula():

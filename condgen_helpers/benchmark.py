@@ -18,11 +18,14 @@ from .errors import CondgenError
 # model -> targets, each (figure, comparison, value); the issue tracker's targets, measured not assumed
 TARGETS: dict[str, list[tuple[str, str, float]]] = {
     "gan": [("train_seconds", "<", 60), ("min_class_share", ">=", 0.05), ("classes_covered", ">=", 10)],
-    "cgan": [("train_seconds", "<", 60), ("conditional_accuracy", ">=", 0.97), ("diversity", ">=", 0.85), ("intra_fd_gain", ">=", 2.0)],
+    "cgan": [("train_seconds", "<", 60), ("conditional_accuracy", ">=", 0.97), ("diversity", ">=", 0.85)],
     "acgan": [("train_seconds", "<", 60), ("conditional_accuracy", ">=", 0.98)],
-    "vae": [("train_seconds", "<", 60), ("test_nelbo_nats", "<=", 96.84)],
-    "cvae": [("train_seconds", "<", 60), ("test_nelbo_nats", "<=", 94.84), ("conditional_accuracy", ">=", 0.97)],
-    "cvae-attr": [("thickness_corr", ">=", 0.8), ("slant_corr", ">=", 0.8), ("conditional_accuracy", ">=", 0.95)],
+    # likelihood models: the accuracy targets are of the decoder means (their draws are scored too)
+    "vae": [("train_seconds", "<", 60), ("test_nll_x_nats", "<=", 96.0)],
+    "cvae": [("train_seconds", "<", 60), ("test_nll_x_given_y_nats", "<=", 94.0),
+             ("decoder_means.conditional_accuracy", ">=", 0.97), ("bayes_accuracy", ">=", 0.9)],
+    "cvae-attr": [("thickness_corr", ">=", 0.8), ("slant_corr", ">=", 0.8),
+                  ("decoder_means.conditional_accuracy", ">=", 0.95)],
     "cvae-complete": [("nll_gain_nats", ">", 0.0)],
 }
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
@@ -47,7 +50,8 @@ def train_and_evaluate(name: str, dataset: str = "digits", epochs: int | None = 
     history = fit(model, data, epochs=epochs, seed=seed, progress=progress)
     seconds = time.perf_counter() - start
     figures = evaluate_model(model, dataset, seed=seed)
-    extra = model.extra_metrics(dataset) if hasattr(model, "extra_metrics") else {}
+    # likelihood figures on the test split (the VAE family); nothing here trains another model
+    extra = model.extra_metrics(dataset, seed=seed) if hasattr(model, "extra_metrics") else {}
     metrics = {"model": name, "dataset": dataset, "epochs": epochs, "seed": seed, "device": str(dev),
                "train_seconds": round(seconds, 2), "steps": model.steps,
                "final_losses": {k: v[-1] for k, v in history.items()},
@@ -58,7 +62,9 @@ def train_and_evaluate(name: str, dataset: str = "digits", epochs: int | None = 
 def check_targets(name: str, metrics: dict) -> list[tuple[str, str, float, float, bool]]:
     rows = []
     for figure, op, value in TARGETS.get(name, []):
-        got = metrics.get(figure, float("nan"))
+        got = metrics
+        for part in figure.split("."):  # "decoder_means.conditional_accuracy" reaches into a sub-dict
+            got = got.get(part, float("nan")) if isinstance(got, dict) else float("nan")
         rows.append((figure, op, value, got, bool(_OPS[op](got, value))))
     return rows
 

@@ -113,10 +113,11 @@ class AttributeCVAE(VAE):
 
     @torch.no_grad()
     def sample(self, n: int, labels=None, generator: torch.Generator | None = None,
-               attributes: torch.Tensor | None = None) -> torch.Tensor:
+               attributes: torch.Tensor | None = None, draw: bool = False) -> torch.Tensor:
         """``n`` images (n, C, H, W) in [0, 1] for the asked digits and standardised ``attributes``
         (n, k). Without attributes, each is drawn from the training distribution of its digit's class
-        (a Gaussian per class); without labels, digits are drawn uniformly."""
+        (a Gaussian per class); without labels, digits are drawn uniformly. Decoder means, or with
+        ``draw=True`` pixel draws (see :meth:`VAE.sample`)."""
         labels = self.sample_labels(n, labels, generator)
         if attributes is None:
             attributes = self.scaler.sample(labels, generator)
@@ -129,7 +130,7 @@ class AttributeCVAE(VAE):
         mu, logvar = self.prior_params(y, n)
         z = mu + (0.5 * logvar).exp() * self.noise(n, self.config["z_dim"], generator)
         # clamp: the expected pixel value can exceed 1 by a rounding error
-        out = self.decode_mean(z, y).clamp(0, 1).cpu()
+        out = self.decode_draw(z, y, generator) if draw else self.decode_mean(z, y).clamp(0, 1).cpu()
         if was_training:
             self.train()
         return out

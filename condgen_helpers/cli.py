@@ -1,12 +1,15 @@
 """The ``condgen`` command (also ``python -m condgen_helpers``).
 
-    condgen train MODEL --out DIR [--dataset digits] [--epochs N] [--seed S] [--device auto]
+    condgen train MODEL --out DIR [--dataset digits] [--epochs N] [--seed S] [--device auto] [--overwrite]
     condgen sample DIR --out FILE.npz [--n N | --n-per-class K] [--labels 0,3,7] [--seed S]
     condgen evaluate DIR [--seed S]
-    condgen leaderboard [--models gan,cgan] [--out FILE.md] [--readme README.md]
+    condgen leaderboard [--models gan,cgan] [--seeds 0,1,2] [--save FILE.json] [--out FILE.md] [--readme README.md]
+    condgen leaderboard --from FILE.json [--out FILE.md] [--readme README.md]
 
-Every mistake (unknown model or dataset, a bad value, a missing run folder, a file that is not our
-checkpoint, a label outside the classes) ends with exit status 2 and one line saying what to do.
+Every mistake (unknown model or dataset, a bad value, a missing run folder, an existing run folder,
+a file that is not our checkpoint, a label outside the classes) ends with exit status 2 and one
+line saying what to do. Ctrl-C ends with one line and exit status 130; a run folder is written
+only when training has finished, each file through a temporary file and a rename.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=_count, default=0)
     t.add_argument("--device", default="auto", help=f"one of: {', '.join(DEVICES)}")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing run folder's files")
 
     s = sub.add_parser("sample", help="draw samples from a trained model into an .npz file")
     s.add_argument("run", type=Path, help="run folder written by `condgen train`")
@@ -78,14 +82,29 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("run", type=Path, help="run folder written by `condgen train`")
     e.add_argument("--seed", type=_count, default=0)
 
-    b = sub.add_parser("leaderboard", help="train every course model and write the results as Markdown")
+    b = sub.add_parser("leaderboard", help="train every course model at several seeds and write the "
+                                           "results as Markdown (mean ± sd over seeds, beside the floor)")
     b.add_argument("--models", type=lambda t: [m for m in t.split(",") if m],
                    help="comma-separated model names (default: every model of the course)")
     b.add_argument("--dataset", default="digits")
-    b.add_argument("--seed", type=_count, default=0)
+    b.add_argument("--seeds", type=_labels, default=[0, 1, 2], help="comma-separated seeds (default 0,1,2)")
+    b.add_argument("--save", type=Path, help="also store every run's figures in this JSON file")
+    b.add_argument("--from", dest="source", type=Path,
+                   help="render a stored JSON file (from --save) instead of training")
     b.add_argument("--out", type=Path, help="Markdown file to write (default: print)")
     b.add_argument("--readme", type=Path, help="also put the table into this README between its markers")
     return p
+
+
+def _write_atomic(path: Path, write) -> None:
+    """``write(tmp)`` to a temporary file beside ``path``, then rename it into place, so an
+    interrupted run never leaves a half-written file under the real name."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def cmd_train(args) -> int:
@@ -95,18 +114,25 @@ def cmd_train(args) -> int:
     from .checkpoints import save_checkpoint
     from .plots import save_grid
 
+    outputs = ("model.pt", "metrics.json", "samples.png")
+    existing = [f for f in outputs if (args.out / f).exists()]
+    if existing and not args.overwrite:
+        raise CondgenError(f"{args.out} already holds a run ({', '.join(existing)}): choose another "
+                           "--out, or pass --overwrite to replace it")
     model, _, metrics = train_and_evaluate(args.model, args.dataset, args.epochs, args.seed,
                                            args.device, progress=not args.quiet)
     args.out.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(model, args.out / "model.pt", dataset=args.dataset)
-    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    _write_atomic(args.out / "model.pt", lambda p: save_checkpoint(model, p, dataset=args.dataset))
+    _write_atomic(args.out / "metrics.json",
+                  lambda p: p.write_text(json.dumps(metrics, indent=2, default=float) + "\n"))
     g = torch.Generator().manual_seed(args.seed)
     if model.conditional:
         labels = torch.arange(model.n_classes).repeat_interleave(10)
         images = model.sample(len(labels), labels=labels, generator=g)
     else:
         images = model.sample(100, generator=g)
-    save_grid(images, args.out / "samples.png", nrow=10, title=f"{args.model} on {args.dataset}")
+    _write_atomic(args.out / "samples.png",
+                  lambda p: save_grid(images, p, nrow=10, title=f"{args.model} on {args.dataset}"))
     print(f"trained {args.model} on {args.dataset} in {metrics['train_seconds']:.1f} s; wrote "
           f"{args.out}/model.pt, metrics.json, samples.png")
     return 0
@@ -150,19 +176,27 @@ def cmd_evaluate(args) -> int:
     figures = evaluate_model(model, dataset, seed=args.seed)
     out = {"model": meta["model"], "dataset": dataset, **figures,
            "floor": real_floor(dataset, conditional=model.conditional)}
-    print(json.dumps(out, indent=2))
+    print(json.dumps(out, indent=2, default=float))
     return 0
 
 
 def cmd_leaderboard(args) -> int:
-    from .leaderboard import leaderboard, to_markdown, update_readme
+    from . import leaderboard as lb
 
-    table = to_markdown(leaderboard(args.models, args.dataset, args.seed, progress=True))
+    if args.source:
+        result = lb.load(args.source)
+    else:
+        if not args.seeds:
+            raise CondgenError("--seeds needs at least one seed, e.g. --seeds 0,1,2")
+        result = lb.run(args.models, args.dataset, args.seeds, progress=True)
+        if args.save:
+            lb.save(result, args.save)
+    table = lb.render(result)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(table)
     if args.readme:
-        update_readme(table, args.readme)
+        lb.update_readme(table, args.readme)
     print(table, end="")
     return 0
 

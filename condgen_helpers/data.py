@@ -18,8 +18,12 @@ from .errors import CondgenError
 DATASETS = ("digits", "mnist", "fashion-mnist")
 SPLITS = ("train", "val", "test")
 
-# The published split of scikit-learn's digits used by several courses: by position, not shuffled.
-DIGITS_SPLIT = {"train": slice(0, 1000), "val": slice(1000, 1350), "test": slice(1350, 1797)}
+# The digits split: class-stratified and shuffled with a fixed seed, 1000 / 350 / 447 images.
+# scikit-learn stores the digits writer by writer, so a split by position would put other writers
+# in the held-out splits, and held-out real images would then score worse than a perfect generator
+# of the training writers. Shuffling puts every writer's digits in every split.
+DIGITS_SIZES = {"train": 1000, "val": 350, "test": 447}
+DIGITS_SPLIT_SEED = 0
 DIGITS_LEVELS = 17  # raw digits pixels are integers 0..16; we divide by 16 so they lie in [0, 1]
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -76,8 +80,9 @@ def load_dataset(name: str = "digits", split: str = "train", root: str | Path | 
                  download: bool = True) -> ImageData:
     """Load one split of a course dataset.
 
-    ``digits`` ships with scikit-learn (1797 images, 8x8) and needs no network; the split is the
-    published one: the first 1000 images train, the next 350 validation, the last 447 test.
+    ``digits`` ships with scikit-learn (1797 images, 8x8) and needs no network; the split is
+    class-stratified and shuffled with a fixed seed (:func:`digits_split_indices`): 1000 images
+    train, 350 validation (the evaluation's reference set), 447 test (the real-data floor).
     ``mnist`` and ``fashion-mnist`` (28x28) come through torchvision: the last 10000 (a sixth) of
     the official training set is our validation split, the official test set our test split.
     """
@@ -90,11 +95,24 @@ def load_dataset(name: str = "digits", split: str = "train", root: str | Path | 
     return _torchvision(name, split, Path(root) if root is not None else default_root(), download)
 
 
+def digits_split_indices(labels) -> dict[str, torch.Tensor]:
+    """Indices of each split into scikit-learn's 1797 digits: every class is shuffled with
+    ``DIGITS_SPLIT_SEED`` and dealt to train / val / test in proportion to ``DIGITS_SIZES``."""
+    from sklearn.model_selection import train_test_split
+
+    idx = list(range(len(labels)))
+    train, rest = train_test_split(idx, train_size=DIGITS_SIZES["train"], stratify=labels,
+                                   random_state=DIGITS_SPLIT_SEED)
+    val, test = train_test_split(rest, train_size=DIGITS_SIZES["val"],
+                                 stratify=[labels[i] for i in rest], random_state=DIGITS_SPLIT_SEED)
+    return {k: torch.tensor(sorted(v)) for k, v in (("train", train), ("val", val), ("test", test))}
+
+
 def _digits(split: str) -> ImageData:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    sl = DIGITS_SPLIT[split]
+    sl = digits_split_indices(bunch.target.tolist())[split].numpy()
     images = torch.tensor(bunch.images[sl], dtype=torch.float32).unsqueeze(1) / (DIGITS_LEVELS - 1)
     labels = torch.tensor(bunch.target[sl], dtype=torch.int64)
     return ImageData("digits", split, images, labels, tuple(str(d) for d in range(10)), DIGITS_LEVELS)

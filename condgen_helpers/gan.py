@@ -204,23 +204,6 @@ class ConditionalGAN(GAN):
     def discriminate(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         return self.D(x, y)
 
-    def extra_metrics(self, dataset: str = "digits") -> dict:
-        """Intra-FD of the same recipe trained for a tenth of this model's steps (seed 0): the
-        baseline the course's targets compare against, so "better" is measured, not assumed."""
-        from .data import load_dataset
-        from .evaluation import evaluate_model
-        from .training import fit
-
-        data = load_dataset(dataset, "train")
-        epochs = max(1, round(self.steps / 10 / max(1, len(data) // self.batch_size)))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            short = type(self)(self.image_shape, self.n_classes, self.device, **self.config)
-            fit(short, data, epochs=epochs, seed=0, progress=False)
-        short_fd = evaluate_model(short, dataset)["intra_fd"]
-        full_fd = evaluate_model(self, dataset)["intra_fd"]
-        return {"intra_fd_tenth_steps": short_fd, "intra_fd_gain": short_fd / full_fd}
-
 
 class ProjectionCGAN(ConditionalGAN):
     """The conditional GAN with a projection discriminator, under its own name for the CLI."""

@@ -75,7 +75,7 @@ def scatter_ring(points: torch.Tensor, ax=None, title: str | None = None, n_mode
 
 def save_grid(images: torch.Tensor, path, nrow: int = 10, title: str | None = None) -> None:
     ax = show_grid(images, nrow, title)
-    ax.figure.savefig(path, dpi=100, bbox_inches="tight")
+    ax.figure.savefig(path, dpi=100, bbox_inches="tight", format="png")
     plt.close(ax.figure)
 
 

@@ -78,7 +78,8 @@ def test_training_step_returns_the_terms_and_steps_both_players():
     # at the start D knows nothing: L_S near 2 log(1/2), L_C near 2 log(1/10)
     assert out["L_S"] == pytest.approx(-2 * math.log(2), abs=0.3)
     assert out["L_C"] == pytest.approx(-2 * math.log(10), abs=0.5)
-    assert 0 <= out["aux_acc_real"] <= 1 and 0 <= out["aux_acc_fake"] <= 1
+    # an untrained class head reads 10 classes at about chance, far below a trained one
+    assert out["aux_acc_real"] < 0.5 and out["aux_acc_fake"] < 0.5
     assert all(not torch.equal(a, b) for a, b in zip(g0, model.G.parameters(), strict=True))
     assert all(not torch.equal(a, b) for a, b in zip(d0, model.D.parameters(), strict=True))
 

@@ -152,7 +152,12 @@ def test_attribute_model_keeps_the_evaluation_contract(train):
     model = build_model("cvae-attr", train.image_shape)
     model.prepare(train.images, train.labels)
     figures = evaluate_model(model)
-    assert figures["n"] == 447 and 0 <= figures["conditional_accuracy"] <= 1
+    # a likelihood model is scored on its pixel draws, with its decoder means apart
+    assert figures["n"] == 447 and figures["scored"] == "pixel draws"
+    assert figures["decoder_means"]["scored"] == "decoder means" and figures["decoder_means"]["n"] == 447
+    # untrained, it cannot draw the asked digit: accuracy near chance, and the means vary less than draws
+    assert figures["conditional_accuracy"] < 0.5
+    assert figures["decoder_means"]["diversity"] < figures["diversity"]
     assert set(MODELS) >= {"cvae-attr", "cvae-complete", "regressor-complete"}
 
 

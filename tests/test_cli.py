@@ -68,3 +68,48 @@ def test_module_entry_point_and_argparse_errors_are_one_line():
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "must be zero or more" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_existing_run_folder_is_refused_unless_overwrite(gan_run, capsys):
+    before = (gan_run / "model.pt").read_bytes()
+    assert main(["train", "gan", "--out", str(gan_run), "--epochs", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a run" in err and "--overwrite" in err and err.count("\n") == 1
+    assert (gan_run / "model.pt").read_bytes() == before, "nothing may be lost"
+
+
+def test_overwrite_replaces_files_atomically(tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", "gan", "--out", str(run), "--epochs", "1", "--quiet"]) == 0
+    assert main(["train", "gan", "--out", str(run), "--epochs", "1", "--seed", "3", "--quiet",
+                 "--overwrite"]) == 0
+    assert json.loads((run / "metrics.json").read_text())["seed"] == 3
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")], "no temporary file is left"
+
+
+def test_interrupted_training_ends_with_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    import condgen_helpers.benchmark as bench
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench, "train_and_evaluate", interrupted)
+    assert main(["train", "gan", "--out", str(tmp_path / "run"), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "interrupted" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_leaderboard_renders_a_stored_file(tmp_path, capsys):
+    from condgen_helpers import leaderboard as lb
+
+    result = {"n": 447, "seeds": [0, 1], "runs": [
+        {"model": "gan", "seed": 0, "conditional": False, "fd": 30.0, "train_seconds": 10.0},
+        {"model": "gan", "seed": 1, "conditional": False, "fd": 34.0, "train_seconds": 12.0}],
+        "floor": {"fd": 6.0, "interval": {"fd": [4.0, 9.0]}}}
+    lb.save(result, tmp_path / "lb.json")
+    assert main(["leaderboard", "--from", str(tmp_path / "lb.json")]) == 0
+    out = capsys.readouterr().out
+    assert "| gan | 2 | 11 ± 1 | 32.0 ± 2.8 |" in out and "6.0 [4.0, 9.0]" in out
+    assert main(["leaderboard", "--from", str(tmp_path / "missing.json")]) == 2
+    assert "make leaderboard" in capsys.readouterr().err

@@ -8,15 +8,27 @@ from condgen_helpers import CondgenError
 from condgen_helpers.data import batches, load_dataset, quantise, ring, ring_centres
 
 
-def test_digits_split_is_the_published_one():
+def test_digits_split_is_stratified_shuffled_and_disjoint():
     sizes = {s: len(load_dataset("digits", s)) for s in ("train", "val", "test")}
     assert sizes == {"train": 1000, "val": 350, "test": 447}
     from sklearn.datasets import load_digits
+
+    from condgen_helpers.data import digits_split_indices
     raw = load_digits()
+    idx = digits_split_indices(raw.target.tolist())
+    together = torch.cat(list(idx.values()))
+    assert len(together) == 1797 and len(set(together.tolist())) == 1797, "splits must be disjoint"
     test = load_dataset("digits", "test")
-    # the test split is the last 447 images, in order, scaled by 1/16
-    np.testing.assert_allclose(test.images[0, 0].numpy(), raw.images[1350] / 16, atol=1e-7)
-    assert test.labels[-1].item() == raw.target[-1]
+    np.testing.assert_allclose(test.images[0, 0].numpy(), raw.images[idx["test"][0]] / 16, atol=1e-7)
+    # shuffled: the held-out splits draw from the whole file (all writers), not from its end
+    assert idx["test"].min() < 100 and idx["val"].min() < 100 and idx["train"].max() > 1700
+    # stratified: each class's share in every split is within one image of its share overall
+    overall = np.bincount(raw.target, minlength=10) / 1797
+    for name, ix in idx.items():
+        shares = np.bincount(raw.target[ix.numpy()], minlength=10)
+        assert np.all(np.abs(shares - overall * len(ix)) <= 1.01), name
+    # the same split on every call
+    assert torch.equal(digits_split_indices(raw.target.tolist())["val"], idx["val"])
 
 
 def test_digits_shapes_ranges_and_levels():

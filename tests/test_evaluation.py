@@ -7,10 +7,13 @@ from condgen_helpers import CondgenError
 from condgen_helpers.data import load_dataset, ring, ring_centres
 from condgen_helpers.evaluation import (
     accuracy,
+    features,
     frechet_distance,
     image_metrics,
+    kid,
     load_classifier,
     mean_pairwise_distance,
+    predict,
     real_floor,
     ring_metrics,
 )
@@ -34,21 +37,137 @@ def test_mean_pairwise_distance_by_hand():
     assert mean_pairwise_distance(torch.zeros(5, 2)) == 0.0
 
 
-def test_shipped_classifier_reaches_97_percent():
+def test_shipped_classifier_reaches_97_percent_on_images_it_never_saw():
     test = load_dataset("digits", "test")
     assert accuracy(load_classifier("digits"), test.images, test.labels) >= 0.97
 
 
-def test_real_floor_and_what_breaks_it():
+def test_kid_matches_a_hand_computed_value():
+    a = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
+    b = torch.tensor([[1.0, 1.0], [2.0, 0.0]])
+
+    def k(x, y):
+        return (float(x @ y) / 2 + 1) ** 3
+
+    within_a = sum(k(a[i], a[j]) for i in range(3) for j in range(3) if i != j) / 6
+    within_b = sum(k(b[i], b[j]) for i in range(2) for j in range(2) if i != j) / 2
+    cross = sum(k(x, y) for x in a for y in b) / 6
+    assert kid(a, b) == pytest.approx(within_a + within_b - 2 * cross, rel=1e-12)
+    # scale divides the features first
+    assert kid(a, b, scale=2.0) == pytest.approx(kid(a / 2, b / 2), rel=1e-12)
+
+
+def test_kid_is_unbiased_where_fd_is_biased_at_45_images():
+    """Two samples of one 32-d Gaussian: FD is well above 0 at n = 45 and falls as n grows; KID
+    averages 0 within its standard error at every n."""
+    g = torch.Generator().manual_seed(0)
+    kids, fds = {45: [], 400: []}, {45: [], 400: []}
+    for n in kids:
+        for _ in range(60 if n == 45 else 10):
+            a, b = torch.randn(n, 32, generator=g), torch.randn(n, 32, generator=g)
+            kids[n].append(kid(a, b))
+            fds[n].append(frechet_distance(a, b))
+    for n, values in kids.items():
+        v = np.array(values)
+        assert abs(v.mean()) < 3 * v.std(ddof=1) / np.sqrt(len(v)), f"KID biased at n={n}"
+    assert np.mean(fds[45]) > 10, "FD of two samples of one distribution is far from 0 at n = 45"
+    assert np.mean(fds[45]) > 4 * np.mean(fds[400]), "and the bias shrinks with n"
+    # the bias shrinks with the spread: a sample with 85 % of the spread can beat real data on FD
+    shrunk = [frechet_distance(torch.randn(45, 32, generator=g) * 0.85, torch.randn(100, 32, generator=g))
+              for _ in range(40)]
+    real = [frechet_distance(torch.randn(45, 32, generator=g), torch.randn(100, 32, generator=g))
+            for _ in range(40)]
+    assert np.mean(shrunk) < np.mean(real), "FD prefers the narrower sample at small n"
+    shrunk_kid = [kid(torch.randn(45, 32, generator=g) * 0.85, torch.randn(100, 32, generator=g))
+                  for _ in range(40)]
+    real_kid = [kid(torch.randn(45, 32, generator=g), torch.randn(100, 32, generator=g))
+                for _ in range(40)]
+    assert np.mean(shrunk_kid) > np.mean(real_kid), "KID does not"
+
+
+def test_new_metrics_refuse_bad_input_in_one_line():
+    with pytest.raises(CondgenError, match="at least two images"):
+        kid(torch.randn(1, 4), torch.randn(5, 4))
+    with pytest.raises(CondgenError, match="same D"):
+        kid(torch.randn(5, 4), torch.randn(5, 3))
+    with pytest.raises(CondgenError, match="NaN"):
+        kid(torch.full((5, 4), float("nan")), torch.randn(5, 4))
+    with pytest.raises(CondgenError, match="shape"):
+        image_metrics(torch.rand(10, 8, 8))
+    with pytest.raises(CondgenError, match="dataset's are"):
+        image_metrics(torch.rand(10, 1, 28, 28))
+    with pytest.raises(CondgenError, match="\\[0, 1\\]"):
+        image_metrics(torch.rand(10, 1, 8, 8) * 2 - 1)
+    nan = torch.rand(10, 1, 8, 8)
+    nan[3, 0, 2, 2] = float("nan")
+    with pytest.raises(CondgenError, match="NaN.*lower"):
+        image_metrics(nan)
+    with pytest.raises(CondgenError, match="one per image"):
+        image_metrics(torch.rand(10, 1, 8, 8), torch.zeros(9, dtype=torch.long))
+    with pytest.raises(CondgenError, match="0..9"):
+        image_metrics(torch.rand(10, 1, 8, 8), torch.full((10,), 10))
+
+
+FIGURES = ("conditional_accuracy", "fd", "intra_fd", "kid", "intra_kid", "diversity", "precision",
+           "recall", "nn_ratio", "copy_share")
+
+
+def test_held_out_real_images_land_inside_the_floor_interval():
+    """The property that makes the floor a floor: real images of the training distribution that
+    no model saw score inside the interval on every figure. Here they are the first three deals
+    of the held-out pool that the interval itself did not use (another seed), averaged."""
+    from condgen_helpers.evaluation import _class_spread, _score, copy_ratios, evaluation_sets
+
+    floor = real_floor("digits")
+    s = evaluation_sets("digits")
+    pool_x = torch.cat([s.reference.images, s.floor.images])
+    pool_y = torch.cat([s.reference.labels, s.floor.labels])
+    g = torch.Generator().manual_seed(12345)
+    figures = {k: [] for k in FIGURES}
+    for _ in range(3):
+        ref, held = [], []
+        for c in range(10):
+            idx = torch.nonzero(pool_y == c).flatten()
+            idx = idx[torch.randperm(len(idx), generator=g)]
+            n_ref = int((s.reference.labels == c).sum())
+            ref.append(idx[:n_ref])
+            held.append(idx[n_ref:])
+        ri, hi = torch.cat(ref), torch.cat(held)
+        f_ref = features(s.clf, pool_x[ri])
+        out = _score(features(s.clf, pool_x[hi]), predict(s.clf, pool_x[hi]), pool_y[hi], pool_y[hi],
+                     copy_ratios(pool_x[hi], s.train.images, pool_x[ri]), f_ref, pool_y[ri],
+                     _class_spread(f_ref, pool_y[ri], 10), s.floor_ratios, 10, s.kid_scale)
+        for k in FIGURES:
+            figures[k].append(out[k])
+    for k in FIGURES:
+        lo, hi = floor["interval"][k]
+        assert lo <= np.mean(figures[k]) <= hi, f"{k}: {np.mean(figures[k]):.4f} outside [{lo:.4f}, {hi:.4f}]"
+
+
+def test_a_shrunk_generator_scores_worse_than_the_floor_per_class():
+    """Real images pulled 30 % toward their class mean vary too little. FD at this n can be
+    fooled by that; the per-class KID must put it outside the floor's interval, on the bad side."""
+    floor = real_floor("digits")
+    train, test = load_dataset("digits", "train"), load_dataset("digits", "test")
+    means = torch.stack([train.images[train.labels == c].mean(0) for c in range(10)])
+    shrunk = image_metrics(0.7 * test.images + 0.3 * means[test.labels], test.labels)
+    assert shrunk["intra_kid"] > floor["interval"]["intra_kid"][1]
+    assert shrunk["diversity"] < floor["interval"]["diversity"][0]
+    assert shrunk["copy_share"] <= floor["interval"]["copy_share"][1], "shrinking is not copying"
+
+
+def test_floor_figures_and_what_breaks_them():
     floor = real_floor("digits")
     assert floor["conditional_accuracy"] >= 0.97
-    assert floor["diversity"] == pytest.approx(1.0)
+    assert floor["interval"]["diversity"][0] < 1.0 < floor["interval"]["diversity"][1]
+    assert floor["interval"]["intra_kid"][0] < 0.0 < floor["interval"]["intra_kid"][1], \
+        "per-class KID of real against real must straddle 0"
     assert floor["classes_covered"] == 10 and floor["min_class_share"] > 0.05
     test = load_dataset("digits", "test")
     shuffled = test.labels[torch.randperm(len(test))]
     wrong = image_metrics(test.images, shuffled)
     assert wrong["conditional_accuracy"] < 0.2   # labels no longer match the images
-    assert wrong["intra_fd"] > 2 * floor["intra_fd"]
+    assert wrong["intra_kid"] > floor["interval"]["intra_kid"][1]
     # one image repeated: perfect accuracy for its class, no diversity, a large distance
     first = test.images[:1].repeat(len(test), 1, 1, 1)
     collapsed = image_metrics(first, test.labels[:1].repeat(len(test)))
@@ -57,11 +176,13 @@ def test_real_floor_and_what_breaks_it():
     assert collapsed["fd"] > 10 * floor["fd"]
 
 
-def test_image_metrics_rejects_bad_input():
-    with pytest.raises(CondgenError, match="shape"):
-        image_metrics(torch.rand(10, 8, 8))
-    with pytest.raises(CondgenError, match="\\[0, 1\\]"):
-        image_metrics(torch.rand(10, 1, 8, 8) * 2 - 1)
+def test_unconditional_floor_deals_classes_at_random():
+    cond, uncond = real_floor("digits", conditional=True), real_floor("digits", conditional=False)
+    assert "conditional_accuracy" not in uncond
+    # fixed class counts pull the overall KID below 0; random counts centre it on 0
+    assert cond["interval"]["kid"][1] < 0 < uncond["interval"]["kid"][1]
+    with pytest.raises(CondgenError, match="at least 2 resplits"):
+        real_floor("digits", resplits=1)
 
 
 def test_ring_metrics_on_constructed_points():
@@ -95,11 +216,38 @@ def test_precision_recall_on_constructed_sets():
     assert precision_recall(real, far) == {"precision": 0.0, "recall": 0.0}
 
 
-def test_memorisation_flags_copies():
-    from condgen_helpers.evaluation import memorisation
+def test_copying_is_measured_per_sample_and_blur_is_not_copying():
+    from condgen_helpers.evaluation import evaluation_sets, memorisation
 
-    train, test = load_dataset("digits", "train"), load_dataset("digits", "test")
-    copies = memorisation(train.images[:200], train.images, test.images)
+    s = evaluation_sets("digits")
+    copies = memorisation(s.train.images[:200], s.train.images, s.reference.images, s.floor_ratios)
     assert copies["nn_ratio"] == 0.0 and copies["copy_share"] == 1.0
-    fresh = memorisation(load_dataset("digits", "val").images, train.images, test.images)
-    assert 0.8 < fresh["nn_ratio"] < 1.25 and fresh["copy_share"] < 0.05
+    # new real images: about 5 % fall below the 5 % quantile of the floor's ratios
+    floor = real_floor("digits")
+    lo, hi = floor["interval"]["copy_share"]
+    assert lo <= floor["copy_share"] <= hi and 0.02 < floor["copy_share"] < 0.08
+    # a blurred real image is near every set alike: blur must not read as copying
+    blur = torch.nn.functional.avg_pool2d(s.floor.images, 3, stride=1, padding=1, count_include_pad=False)
+    blurred = memorisation(blur, s.train.images, s.reference.images, s.floor_ratios)
+    assert blurred["copy_share"] <= hi and blurred["nn_ratio"] > 0.9
+    # half copies, half new images: the share sees the copied half
+    mixed = torch.cat([s.train.images[:100], s.floor.images[:100]])
+    assert 0.5 <= memorisation(mixed, s.train.images, s.reference.images, s.floor_ratios)["copy_share"] < 0.6
+
+
+def test_nearest_distance_in_chunks_matches_cdist():
+    from condgen_helpers.evaluation import nearest_distance
+
+    g = torch.Generator().manual_seed(0)
+    x, ref = torch.rand(37, 1, 8, 8, generator=g), torch.rand(53, 1, 8, 8, generator=g)
+    want = torch.cdist(x.flatten(1).double(), ref.flatten(1).double()).min(1).values
+    assert torch.allclose(nearest_distance(x, ref, chunk=5), want, atol=1e-5)
+
+
+def test_precision_recall_subsample_is_documented_and_close():
+    from condgen_helpers.evaluation import precision_recall
+
+    g = torch.Generator().manual_seed(1)
+    real, gen = torch.randn(3000, 4, generator=g), torch.randn(3000, 4, generator=g) * 0.5
+    full, sub = precision_recall(real, gen), precision_recall(real, gen, max_n=1500)
+    assert abs(full["precision"] - sub["precision"]) < 0.05 and abs(full["recall"] - sub["recall"]) < 0.08

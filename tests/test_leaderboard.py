@@ -1,17 +1,53 @@
+import json
+
 import pytest
 
 from condgen_helpers import CondgenError
-from condgen_helpers.leaderboard import END, START, leaderboard, to_markdown, update_readme
+from condgen_helpers import leaderboard as lb
+from condgen_helpers.leaderboard import (
+    END,
+    START,
+    compare_with_floor,
+    summarise,
+    to_markdown,
+    update_readme,
+)
+
+FLOOR = {"fd": 6.0, "intra_kid": 0.0, "precision": 0.9, "diversity": 1.0,
+         "interval": {"fd": [4.0, 9.0], "intra_kid": [-0.03, 0.03], "precision": [0.88, 0.93],
+                      "diversity": [0.95, 1.05]}}
 
 
-def test_markdown_table_has_a_row_per_model_and_dashes_for_missing_figures():
-    rows = [{"model": "gan", "train_seconds": 12.3, "fd": 33.5, "classes_covered": 10},
-            {"model": "vae", "train_seconds": 20.0, "fd": 50.0, "test_nelbo_nats": 95.2,
-             "classes_covered": 9}]
-    table = to_markdown(rows).splitlines()
-    assert table[0] == "| model | train s | FD | classes | test NELBO (nats) |"
-    assert table[2] == "| gan | 12 | 33.5 | 10 | - |"
-    assert table[3] == "| vae | 20 | 50.0 | 9 | 95.2 |"
+def _result(runs):
+    return {"n": 447, "seeds": [0, 1, 2], "runs": runs, "floor": FLOOR}
+
+
+def test_summary_is_mean_and_sd_over_seeds():
+    runs = [{"model": "cgan", "seed": s, "fd": v, "train_seconds": 50.0} for s, v in enumerate((10.0, 12.0, 14.0))]
+    rows = summarise(_result(runs))
+    mean, sd, n = rows[0]["fd"]
+    assert (mean, n) == (12.0, 3) and sd == pytest.approx(2.0)   # sample sd of 10, 12, 14
+    assert rows[-1]["kind"] == "floor" and rows[-1]["fd"] == (6.0, 4.0, 9.0)
+
+
+def test_verdicts_against_the_floor_interval():
+    runs = [{"model": "good", "seed": 0, "fd": 8.0, "intra_kid": 0.01, "precision": 0.95, "diversity": 0.9},
+            {"model": "bad", "seed": 0, "fd": 20.0, "intra_kid": 0.2, "precision": 0.5, "diversity": 1.2},
+            {"model": "cheat", "seed": 0, "fd": 2.0, "intra_kid": -0.1, "precision": 0.9, "diversity": 1.0}]
+    v = compare_with_floor(summarise(_result(runs)))
+    assert v["good"] == {"fd": "at", "intra_kid": "at", "precision": "beats", "diversity": "outside"}
+    assert v["bad"] == {"fd": "worse", "intra_kid": "worse", "precision": "worse", "diversity": "outside"}
+    assert v["cheat"]["fd"] == "beats" and v["cheat"]["intra_kid"] == "beats"
+    table = to_markdown(summarise(_result(runs)), n=447).splitlines()
+    assert table[0].startswith("| model | seeds | FD (n=447) | intra-KID x100 | diversity | precision |")
+    assert table[2] == "| good | 1 | 8.0 = | 1.00 = | 0.90 | 0.95 ! |"
+    assert "[4.0, 9.0]" in table[-1] and "0.00 [-3.00, 3.00]" in table[-1]
+
+
+def test_markdown_dashes_for_missing_figures():
+    runs = [{"model": "gan", "seed": 0, "fd": 30.0}, {"model": "vae", "seed": 0, "fd": 50.0, "test_nll_x_nats": 90.0}]
+    table = to_markdown(summarise(_result(runs)), n=447).splitlines()
+    assert table[2].endswith("| - |") and table[3].endswith("| 90.0 |")
 
 
 def test_readme_table_is_replaced_between_markers(tmp_path):
@@ -24,24 +60,68 @@ def test_readme_table_is_replaced_between_markers(tmp_path):
         update_readme("| new |\n", readme)
 
 
-def test_unknown_model_is_refused_before_training():
+def test_unknown_model_and_no_seeds_are_refused_before_training():
     with pytest.raises(CondgenError, match="unknown model"):
-        leaderboard(["gan", "stylegan"])
+        lb.run(["gan", "stylegan"])
+    with pytest.raises(CondgenError, match="at least one seed"):
+        lb.run(["gan"], seeds=[])
 
 
-def test_floor_row_is_real_images_with_their_labels(monkeypatch):
+def test_run_trains_every_seed_and_measures_the_floor(monkeypatch):
     import condgen_helpers.benchmark as bench
 
     calls = []
 
+    class Fake:
+        conditional = True
+
     def fake_train(name, dataset, seed, device, progress):
-        calls.append(name)
-        return None, None, {"train_seconds": 1.0, "fd": 30.0, "floor": {"fd": -1.0}}
+        calls.append((name, seed))
+        m = {"train_seconds": 1.0, "fd": 30.0 + seed}
+        if name == "cvae":
+            m["decoder_means"] = {"fd": 50.0}
+        return Fake(), None, m
 
     monkeypatch.setattr(bench, "train_and_evaluate", fake_train)
-    rows = leaderboard(["gan", "cgan"])
-    assert calls == ["gan", "cgan"] and [r["model"] for r in rows[:2]] == ["gan", "cgan"]
-    floor = rows[-1]
-    assert floor["model"].startswith("real") and floor["train_seconds"] is None
-    # the floor is measured, not copied from the first model: real test digits, true labels
-    assert floor["conditional_accuracy"] >= 0.97 and 10 < floor["fd"] < 30
+    result = lb.run(["cgan", "cvae"], seeds=(0, 1))
+    assert calls == [("cgan", 0), ("cgan", 1), ("cvae", 0), ("cvae", 1)]
+    assert [r["model"] for r in result["runs"]].count("cvae (decoder means)") == 2
+    # the floor is measured on real held-out digits, not copied from a model
+    assert result["floor"]["conditional_accuracy"] >= 0.97 and result["floor"]["fd"] < 20
+    assert "conditional_accuracy" not in result["floor_unconditional"]
+
+
+def test_the_stored_leaderboard_is_complete_and_honest():
+    """The file notebook 06 and the README show: every course model at 3 seeds, and no model
+    beats the floor on a distance unless the copying test flags it."""
+    result = lb.load()
+    assert result["seeds"] == [0, 1, 2]
+    names = {r["model"] for r in result["runs"]}
+    assert set(lb.COURSE_MODELS) <= names
+    rows = summarise(result)
+    verdicts = compare_with_floor(rows)
+    by_name = {r["model"]: r for r in rows}
+    for name, v in verdicts.items():
+        for key in ("fd", "intra_fd", "kid", "intra_kid"):
+            if v.get(key) == "beats":
+                assert by_name[name]["copy_share"][0] > 0.1, f"{name} beats the floor on {key} without copying"
+
+
+@pytest.mark.slow
+def test_retraining_one_stored_seed_lands_in_its_band():
+    """Retrain the GAN at seed 0 (the stored runs came from `make leaderboard`) and check that its
+    figures land inside the stored band: mean +- (3 sd + a small tolerance) over the seeds."""
+    import torch
+
+    from condgen_helpers.benchmark import train_and_evaluate
+
+    result = lb.load()
+    stored = [r for r in result["runs"] if r["model"] == "gan"]
+    torch.set_num_threads(1)
+    _, _, m = train_and_evaluate("gan", seed=0, device="cpu", progress=False)
+    for key, tol in (("fd", 1.0), ("intra_kid", 0.005), ("precision", 0.02), ("recall", 0.02)):
+        values = [r[key] for r in stored]
+        mean = sum(values) / len(values)
+        sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+        assert abs(m[key] - mean) <= 3 * sd + tol, f"{key}: {m[key]:.4f} outside {mean:.4f} +- {3 * sd + tol:.4f}"
+    assert json.dumps(result)  # the stored file stays plain JSON

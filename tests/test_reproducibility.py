@@ -24,7 +24,8 @@ def test_bad_seed_and_device():
 
 def test_auto_device_picks_what_exists():
     dev = pick_device("auto")
-    assert dev.type == ("cuda" if torch.cuda.is_available() else dev.type)
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    assert dev.type == ("cuda" if torch.cuda.is_available() else "mps" if mps else "cpu")
     assert pick_device("cpu").type == "cpu"
     if not torch.cuda.is_available():
         with pytest.raises(CondgenError, match="--device cpu"):

@@ -3,7 +3,7 @@
 #   make test        unit tests, then every notebook executed and checked by nbval
 #   make benchmark   train each model with course defaults and print measured figures vs targets
 #   make notebooks   re-execute the stored notebooks in place (refresh their outputs)
-#   make leaderboard train every model at seeds 0, 1, 2 (about 17 minutes on one thread): store the
+#   make leaderboard train every model at seeds 0, 1, 2 (about 20 minutes on one thread): store the
 #                    figures in notebooks/results/leaderboard.json and the table in README.md
 #   make student     build/student/: the notebooks with the worked solutions taken out, checks kept
 #   make slides      build/slides/: each notebook as reveal.js lecture slides that work offline

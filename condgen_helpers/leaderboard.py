@@ -3,7 +3,7 @@ as mean +- sd over the seeds, beside the real-data floor and its interval, as on
 
     condgen leaderboard [--models gan,cgan] [--seeds 0,1,2] [--save FILE.json] [--readme README.md]
 
-Training every model at three seeds takes about a quarter of an hour on one CPU thread, so
+Training every model at three seeds takes about 20 minutes on one CPU thread, so
 ``make leaderboard`` stores the runs' figures in ``notebooks/results/leaderboard.json``; notebook 06
 and the README table are both rendered from that file by :func:`summarise` and :func:`to_markdown`.
 """
@@ -169,7 +169,8 @@ def _cell(key: str, value: tuple, fmt: str, kind: str, verdict: str | None) -> s
 def to_markdown(rows: list[dict], n: int | None = None) -> str:
     """A Markdown table: models as mean ± sd over their seeds, the floor as median [2.5 %, 97.5 %]
     over its deals. " =" marks a mean inside the floor's interval ("at the floor"); " !" a mean
-    better than the whole interval, which only copying can explain; a figure a model lacks is a dash."""
+    better than the whole interval, which only copying or a figure the model games can explain (over-smooth
+    decoder means get it on precision); a figure a model lacks is a dash."""
     cols = [c for c in COLUMNS if any(c[0] in r for r in rows)]
     verdicts = compare_with_floor(rows)
     head = "| model | seeds | " + " | ".join(c[1].format(n=n if n else "?") for c in cols) + " |"

@@ -114,8 +114,9 @@ FIGURES = ("conditional_accuracy", "fd", "intra_fd", "kid", "intra_kid", "divers
 
 def test_held_out_real_images_land_inside_the_floor_interval():
     """The property that makes the floor a floor: real images of the training distribution that
-    no model saw score inside the interval on every figure. Here they are the first three deals
-    of the held-out pool that the interval itself did not use (another seed), averaged."""
+    no model saw score inside the interval on every figure. Here they are 20 deals of the held-out
+    pool that the interval itself did not use (another seed): their median must lie inside it (one
+    deal alone lands outside a 95 % range one time in twenty, figure by figure)."""
     from condgen_helpers.evaluation import _class_spread, _score, copy_ratios, evaluation_sets
 
     floor = real_floor("digits")
@@ -124,7 +125,7 @@ def test_held_out_real_images_land_inside_the_floor_interval():
     pool_y = torch.cat([s.reference.labels, s.floor.labels])
     g = torch.Generator().manual_seed(12345)
     figures = {k: [] for k in FIGURES}
-    for _ in range(3):
+    for _ in range(20):
         ref, held = [], []
         for c in range(10):
             idx = torch.nonzero(pool_y == c).flatten()
@@ -141,7 +142,7 @@ def test_held_out_real_images_land_inside_the_floor_interval():
             figures[k].append(out[k])
     for k in FIGURES:
         lo, hi = floor["interval"][k]
-        assert lo <= np.mean(figures[k]) <= hi, f"{k}: {np.mean(figures[k]):.4f} outside [{lo:.4f}, {hi:.4f}]"
+        assert lo <= np.median(figures[k]) <= hi, f"{k}: {np.median(figures[k]):.4f} outside [{lo:.4f}, {hi:.4f}]"
 
 
 def test_a_shrunk_generator_scores_worse_than_the_floor_per_class():

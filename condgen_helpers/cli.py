@@ -1,7 +1,8 @@
 """The ``condgen`` command (also ``python -m condgen_helpers``).
 
     condgen train MODEL --out DIR [--dataset digits] [--epochs N] [--seed S] [--device auto] [--overwrite]
-    condgen sample DIR --out FILE.npz [--n N | --n-per-class K] [--labels 0,3,7] [--seed S]
+    condgen sample DIR [--out FILE.npz] [--n N | --n-per-class K] [--labels 0,3,7] [--seed S]
+                       [--guidance G] [--steps S]                     (guided models: cfm)
     condgen evaluate DIR [--seed S]
     condgen leaderboard [--models gan,cgan] [--seeds 0,1,2] [--save FILE.json] [--out FILE.md] [--readme README.md]
     condgen leaderboard --from FILE.json [--out FILE.md] [--readme README.md]
@@ -51,6 +52,21 @@ def _labels(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"labels must be whole numbers separated by commas, got {text!r}") from None
 
 
+def _guidance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
+GUIDANCE_HELP = ("guidance scale g (guided models such as cfm): v = v_uncond + g (v_cond - v_uncond); "
+                 "0 unconditional, 1 plain conditional (default), >1 guided. Papers that write w "
+                 "(Ho and Salimans 2022) mean g = 1 + w")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .data import DATASETS
     from .models import MODELS
@@ -71,12 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sample", help="draw samples from a trained model into an .npz file")
     s.add_argument("run", type=Path, help="run folder written by `condgen train`")
-    s.add_argument("--out", required=True, type=Path, help="FILE.npz to write")
+    s.add_argument("--out", type=Path, help="FILE.npz to write (default: RUN/samples.npz)")
     g = s.add_mutually_exclusive_group()
     g.add_argument("--n", type=_positive, help="number of samples (default 100)")
     g.add_argument("--n-per-class", type=_positive, help="samples per class (conditional models)")
     s.add_argument("--labels", type=_labels, help="classes to sample, e.g. 0,3,7 (conditional models)")
     s.add_argument("--seed", type=_count, default=0)
+    s.add_argument("--guidance", type=_guidance, help=GUIDANCE_HELP)
+    s.add_argument("--steps", type=_positive, help="ODE steps when sampling a flow model (default: its own, 50)")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing output file")
 
     e = sub.add_parser("evaluate", help="print a trained model's evaluation figures as JSON")
     e.add_argument("run", type=Path, help="run folder written by `condgen train`")
@@ -135,6 +154,12 @@ def cmd_train(args) -> int:
                   lambda p: save_grid(images, p, nrow=10, title=f"{args.model} on {args.dataset}"))
     print(f"trained {args.model} on {args.dataset} in {metrics['train_seconds']:.1f} s; wrote "
           f"{args.out}/model.pt, metrics.json, samples.png")
+    if "best_guidance" in metrics:
+        best = metrics["best_guidance"]
+        print(f"guidance: conditional accuracy {metrics['conditional_accuracy']:.3f} at g = 1, "
+              f"{best['conditional_accuracy']:.3f} at the best g = {best['guidance']:g} "
+              f"(diversity {metrics['diversity']:.2f} and {best['diversity']:.2f} of real); sample "
+              f"with `condgen sample {args.out} --guidance {best['guidance']:g}`")
     return 0
 
 
@@ -144,26 +169,39 @@ def cmd_sample(args) -> int:
 
     from .checkpoints import load_checkpoint
 
-    if args.out.suffix != ".npz":
-        raise CondgenError(f"--out must name an .npz file, got {args.out}")
+    out = args.out if args.out is not None else args.run / "samples.npz"
+    if out.suffix != ".npz":
+        raise CondgenError(f"--out must name an .npz file, got {out}")
+    if out.exists() and not args.overwrite:
+        raise CondgenError(f"{out} exists: choose another --out, or pass --overwrite to replace it")
     model, _ = load_checkpoint(args.run)
     g = torch.Generator().manual_seed(args.seed)
     if not model.conditional and (args.n_per_class or args.labels):
         raise CondgenError(f"model {model.name!r} is unconditional: use --n, not --n-per-class or --labels")
+    guide = {k: v for k, v in (("guidance", args.guidance), ("steps", args.steps)) if v is not None}
+    if guide and not model.guided:
+        raise CondgenError(f"model {model.name!r} has no guidance or sampling steps: --guidance and "
+                           "--steps are for guided models such as cfm")
     if model.conditional:
         classes = torch.tensor(args.labels if args.labels else range(model.n_classes))
         if args.n is not None:
             labels = classes[torch.randint(len(classes), (args.n,), generator=g)]
         else:
             labels = classes.repeat_interleave(args.n_per_class or 10)
-        images = model.sample(len(labels), labels=labels, generator=g)
+        images = model.sample(len(labels), labels=labels, generator=g, **guide)
         arrays = {"images": images.numpy().astype(np.float32), "labels": labels.numpy().astype(np.int64)}
     else:
         images = model.sample(args.n or 100, generator=g)
         arrays = {"images": images.numpy().astype(np.float32)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out, **arrays)
-    print(f"wrote {len(images)} samples to {args.out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(path: Path) -> None:  # through a file object: given a name, numpy would append .npz
+        with open(path, "wb") as f:
+            np.savez_compressed(f, **arrays)
+
+    _write_atomic(out, write)
+    print(f"wrote {len(images)} samples to {out}"
+          + (f" (guidance g = {guide['guidance']:g})" if "guidance" in guide else ""))
     return 0
 
 
@@ -190,6 +228,8 @@ def cmd_leaderboard(args) -> int:
             raise CondgenError("--seeds needs at least one seed, e.g. --seeds 0,1,2")
         result = lb.run(args.models, args.dataset, args.seeds, progress=True)
         if args.save:
+            if args.models and args.save.exists():  # some models only: keep the others' stored runs
+                result = lb.merge(lb.load(args.save), result)
             lb.save(result, args.save)
     table = lb.render(result)
     if args.out:

@@ -488,9 +488,11 @@ def _supports_draws(model) -> bool:
     return "draw" in inspect.signature(model.sample).parameters
 
 
-def evaluate_model(model, dataset: str = "digits", seed: int = 0, copying: bool = True) -> dict:
+def evaluate_model(model, dataset: str = "digits", seed: int = 0, copying: bool = True,
+                   **sample_kwargs) -> dict:
     """Sample as many images as the floor split holds (with its labels, for conditional models) and
     score them, so generated and real figures use the same n and the same reference.
+    ``sample_kwargs`` go to ``model.sample`` (e.g. ``guidance=2.0`` for a guided model).
 
     A likelihood model (the VAE family) is scored on what it samples: pixel draws from p(x | z[, y]).
     Its decoder means, the smooth images usually shown, are scored too, under ``decoder_means``."""
@@ -502,8 +504,38 @@ def evaluate_model(model, dataset: str = "digits", seed: int = 0, copying: bool 
         means = model.sample(len(floor), labels=labels, generator=torch.Generator().manual_seed(seed))
         out["decoder_means"] = {**image_metrics(means, labels, dataset, copying), "scored": "decoder means"}
         return out
-    images = model.sample(len(floor), labels=labels, generator=torch.Generator().manual_seed(seed))
+    images = model.sample(len(floor), labels=labels, generator=torch.Generator().manual_seed(seed),
+                          **sample_kwargs)
     return {**image_metrics(images, labels, dataset, copying), "scored": "samples"}
+
+
+GUIDANCE_GRID = (0.0, 0.5, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0)
+SWEEP_FIGURES = ("conditional_accuracy", "diversity", "intra_kid", "intra_fd", "precision", "recall",
+                 "classes_covered", "fd", "kid")
+
+
+def guidance_sweep(model, dataset: str = "digits", scales=GUIDANCE_GRID, seed: int = 0,
+                   **sample_kwargs) -> dict[float, dict]:
+    """A guided model's figures at each guidance scale g: as many samples as the floor split holds,
+    asked for its labels, from the same noise (``seed``) at every g; pixel copying is left out."""
+    floor = load_dataset(dataset, FLOOR_SPLIT)
+    out = {}
+    for g in scales:
+        images = model.sample(len(floor), labels=floor.labels, generator=torch.Generator().manual_seed(seed),
+                              guidance=g, **sample_kwargs)
+        figures = image_metrics(images, floor.labels, dataset, copying=False)
+        out[float(g)] = {k: figures[k] for k in SWEEP_FIGURES}
+    return out
+
+
+def pick_guidance(sweep: dict[float, dict], floor: dict) -> float:
+    """The guidance scale to report as "best": the smallest g whose intra-KID lies within half the
+    floor's intra-KID interval of the lowest one in ``sweep``. Differences smaller than real data's own
+    spread are not a ranking, and among scales that tie, the smallest costs the least diversity
+    (the one-standard-error rule of model selection, with the floor's spread as the error)."""
+    lo, hi = floor["interval"]["intra_kid"]
+    best = min(f["intra_kid"] for f in sweep.values())
+    return min(g for g, f in sweep.items() if f["intra_kid"] <= best + (hi - lo) / 2)
 
 
 # --- the 2-D ring --------------------------------------------------------------------------------

@@ -18,13 +18,14 @@ from pathlib import Path
 from .errors import CondgenError
 
 # the order of the course; names missing from the registry are skipped
-COURSE_MODELS = ("gan", "cgan", "cgan-proj", "acgan", "vae", "cvae", "cvae-attr")
+COURSE_MODELS = ("gan", "cgan", "cgan-proj", "acgan", "vae", "cvae", "cvae-attr", "cfm")
 SEEDS = (0, 1, 2)
 RESULTS = Path("notebooks") / "results" / "leaderboard.json"
 
 # (metrics key, column title, format, better): better is "low", "high" or None (closest to the floor)
 COLUMNS = [
     ("train_seconds", "train s", "{:.0f}", None),
+    ("guidance", "g", "{:.2f}", None),
     ("conditional_accuracy", "cond. acc.", "{:.3f}", "high"),
     ("fd", "FD (n={n})", "{:.1f}", "low"),
     ("intra_fd", "intra-FD", "{:.1f}", "low"),
@@ -40,6 +41,8 @@ COLUMNS = [
     ("test_nll_x_given_y_nats", "-log p(x \\| y) nats", "{:.1f}", "low"),
 ]
 SCALE = {"kid": 100.0, "intra_kid": 100.0}
+# figures a run stores under a key of its own, shown as a row of their own: key -> row suffix
+SUB_ROWS = {"decoder_means": "decoder means", "best_guidance": "best g"}
 START, END = "<!-- leaderboard:start -->", "<!-- leaderboard:end -->"
 
 
@@ -50,7 +53,8 @@ def _scalars(metrics: dict) -> dict:
 
 def run(models=None, dataset: str = "digits", seeds=SEEDS, progress: bool = False) -> dict:
     """Train and evaluate each model at each seed; return every run's figures and the floor.
-    Likelihood models get a second row for their decoder means (``MODEL (decoder means)``)."""
+    Likelihood models get a second row for their decoder means (``MODEL (decoder means)``), a guided
+    model one for its best guidance scale (``MODEL (best g)``)."""
     from .benchmark import train_and_evaluate
     from .evaluation import real_floor
     from .models import MODELS
@@ -67,9 +71,10 @@ def run(models=None, dataset: str = "digits", seeds=SEEDS, progress: bool = Fals
             model, _, m = train_and_evaluate(name, dataset, seed=seed, device="cpu", progress=progress)
             kind = {"model": name, "seed": seed, "conditional": bool(model.conditional)}
             runs.append({**kind, **_scalars(m)})
-            if "decoder_means" in m:
-                runs.append({**kind, "model": f"{name} (decoder means)",
-                             **_scalars(m["decoder_means"]), "train_seconds": m["train_seconds"]})
+            for key, suffix in SUB_ROWS.items():
+                if key in m:
+                    runs.append({**kind, "model": f"{name} ({suffix})",
+                                 **_scalars(m[key]), "train_seconds": m["train_seconds"]})
     floors = {c: real_floor(dataset, conditional=c) for c in (True, False)}
     return {"dataset": dataset, "seeds": list(seeds), "n": int(floors[True]["n"]), "runs": runs,
             **{key: {**_scalars(f), "interval": f["interval"], "resplits": f["resplits"]}
@@ -84,6 +89,18 @@ def save(result: dict, path: str | Path) -> Path:
     tmp.write_text(json.dumps(result, indent=1) + "\n")
     tmp.replace(path)
     return path
+
+
+def merge(stored: dict, new: dict) -> dict:
+    """``stored`` with the runs of every model in ``new`` replaced by ``new``'s (the floor and the
+    other models' runs kept), so one model can be added or re-run without retraining the rest."""
+    if stored.get("dataset") != new.get("dataset"):
+        raise CondgenError(f"cannot merge runs on {new.get('dataset')!r} into a leaderboard of "
+                           f"{stored.get('dataset')!r}: save them to another file")
+    base = {r["model"].split(" (")[0] for r in new["runs"]}
+    kept = [r for r in stored["runs"] if r["model"].split(" (")[0] not in base]
+    return {**stored, "seeds": sorted(set(stored.get("seeds", [])) | set(new["seeds"])),
+            "runs": kept + new["runs"]}
 
 
 def load(path: str | Path = RESULTS) -> dict:

@@ -24,6 +24,7 @@ MODELS: dict[str, str] = {
     "cvae-attr": "condgen_helpers.beyond:AttributeCVAE",
     "cvae-complete": "condgen_helpers.beyond:CompletionCVAE",
     "regressor-complete": "condgen_helpers.beyond:CompletionRegressor",
+    "cfm": "condgen_helpers.flow:ConditionalFlowMatching",
 }
 
 
@@ -37,6 +38,7 @@ class Recipe:
 
     name = "base"
     conditional = False
+    guided = False  # sample() takes a guidance scale (the flow-matching model of notebook 07)
     defaults: dict = {}
     default_epochs = 100
     batch_size = 64

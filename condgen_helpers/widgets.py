@@ -105,3 +105,49 @@ def conditional_explorer(model, steps: int = 8, max_seed: int = 99):
         control.observe(update, names="value")
     update()
     return box
+
+
+# --- guidance explorer (notebook 07) ---------------------------------------------------------------
+
+@torch.no_grad()
+def render_guidance(model, label: int, guidance: float, n: int = 8, seed: int = 0,
+                    steps: int | None = None) -> torch.Tensor:
+    """What the guidance explorer shows, as images (2 n, C, H, W) in [0, 1]: ``n`` samples of
+    ``label`` at g = 1 (the plain conditional model), then the same ``n`` noises at ``guidance``,
+    so each column shows what guidance changes for one noise."""
+    if not getattr(model, "guided", False):
+        raise CondgenError(f"model {model.name!r} has no guidance scale: the explorer needs a guided "
+                           "model such as cfm")
+    if n < 1:
+        raise CondgenError(f"n must be at least 1, got {n}")
+    labels = model.sample_labels(n, torch.tensor(label))
+    rows = [model.sample(n, labels=labels, generator=torch.Generator().manual_seed(seed), guidance=g,
+                         steps=steps) for g in (1.0, guidance)]
+    return torch.cat(rows)
+
+
+def guidance_explorer(model, n: int = 8, max_guidance: float = 4.0, max_seed: int = 99):
+    """Sliders for the guidance scale g, the class and the noise seed; two rows of images (g = 1
+    above, the chosen g below). Returns the ipywidgets box; ``box.images`` holds the last tensor."""
+    import ipywidgets as w
+
+    scale = w.FloatSlider(value=2.0, min=0.0, max=max_guidance, step=0.25, description="guidance g",
+                          continuous_update=False)
+    label = w.IntSlider(value=0, min=0, max=model.n_classes - 1, description="class", continuous_update=False)
+    seed = w.IntSlider(value=0, min=0, max=max_seed, description="noise seed", continuous_update=False)
+    picture = w.Image(format="png")
+    caption = w.HTML()
+    box = w.VBox([w.HBox([scale, label, seed]), picture, caption])
+
+    def update(_=None) -> None:
+        images = render_guidance(model, label.value, scale.value, n, seed.value)
+        box.images = images
+        picture.value = images_to_png(images, nrow=n)
+        caption.value = (f"class {label.value}: top row g = 1 (plain conditional), bottom row "
+                         f"g = {scale.value:g} (w = g - 1 = {scale.value - 1:g} in Ho and Salimans' notation), "
+                         f"same noise in each column")
+
+    for control in (scale, label, seed):
+        control.observe(update, names="value")
+    update()
+    return box

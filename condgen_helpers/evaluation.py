@@ -511,7 +511,7 @@ def evaluate_model(model, dataset: str = "digits", seed: int = 0, copying: bool 
 
 GUIDANCE_GRID = (0.0, 0.5, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0)
 SWEEP_FIGURES = ("conditional_accuracy", "diversity", "intra_kid", "intra_fd", "precision", "recall",
-                 "classes_covered", "fd", "kid")
+                 "classes_covered", "class_shares", "fd", "kid")
 
 
 def guidance_sweep(model, dataset: str = "digits", scales=GUIDANCE_GRID, seed: int = 0,

@@ -39,7 +39,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .conditioning import check_labels
 from .errors import CondgenError
 from .models import Recipe
 
@@ -312,15 +311,3 @@ class ConditionalFlowMatching(Recipe):
         x1 = integrate(lambda x, t: self.velocity(x, t, y, g, classifier_scale), x0, steps, solver)
         self.v_ema.train(was_training)
         return self.to_images(x1).cpu()
-
-    @torch.no_grad()
-    def noisy_accuracy(self, images: torch.Tensor, labels: torch.Tensor, t: float,
-                       generator: torch.Generator | None = None) -> float:
-        """Share of ``images`` whose interpolant at time ``t`` the noisy classifier assigns to ``labels``."""
-        if self.C is None:
-            raise CondgenError("this cfm has no noisy classifier (classifier=False)")
-        x1 = self.to_flow(images.to(self.device))
-        x0 = self.noise(len(x1), self.dim, generator)
-        tt = torch.full((len(x1),), float(t), device=self.device)
-        pred = self.C(interpolate(x0, x1, tt), tt).argmax(1).cpu()
-        return (pred == check_labels(labels, self.n_classes).cpu()).float().mean().item()

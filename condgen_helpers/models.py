@@ -41,6 +41,8 @@ class Recipe:
     guided = False  # sample() takes a guidance scale (the flow-matching model of notebook 07)
     defaults: dict = {}
     default_epochs = 100
+    # epochs for the larger datasets, where the digits' default would take hours on a CPU
+    dataset_epochs: dict[str, int] = {}
     batch_size = 64
 
     def __init__(self, image_shape: tuple[int, int, int], n_classes: int = 10,
@@ -57,6 +59,11 @@ class Recipe:
         self.build()
         for module in self.modules().values():
             module.to(self.device)
+
+    @classmethod
+    def epochs_for(cls, dataset: str) -> int:
+        """The course default number of epochs on ``dataset``."""
+        return cls.dataset_epochs.get(dataset, cls.default_epochs)
 
     # -- to implement ------------------------------------------------------------------------------
     def build(self) -> None:

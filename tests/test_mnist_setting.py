@@ -20,7 +20,7 @@ from nbclient import NotebookClient
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
-QUICK = 20  # epochs (or steps) of every image model; the 2-D toys keep theirs (they do not use DATASET)
+QUICK = 5  # epochs (or steps) of every image model; the 2-D toys keep theirs (they do not use DATASET)
 SETTING = re.compile(r'^([A-Z_]*(?:EPOCHS|STEPS)[A-Z_]*) =', re.M)
 
 
@@ -65,8 +65,22 @@ def mnist_version(nb) -> list[str]:
 
 @pytest.fixture(scope="module")
 def mnist_root(tmp_path_factory):
+    """The IDX files, and an evaluation classifier in the cache trained for one epoch (the first-use
+    training takes 3,000 steps; this test is about crashes, not about the classifier)."""
+    import torch
+
+    from condgen_helpers.evaluation import classifier_file, train_classifier
+
     root = tmp_path_factory.mktemp("mnist-data")
     write_mnist_idx(root)
+    old = os.environ.get("CONDGEN_DATA")
+    os.environ["CONDGEN_DATA"] = str(root)
+    try:
+        clf, _ = train_classifier("mnist", epochs=1)
+    finally:
+        os.environ.pop("CONDGEN_DATA") if old is None else os.environ.__setitem__("CONDGEN_DATA", old)
+    (root / "classifiers").mkdir()
+    torch.save(clf.state_dict(), root / "classifiers" / classifier_file("mnist"))
     return root
 
 

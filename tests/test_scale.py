@@ -27,13 +27,13 @@ def _write_mnist_idx(root, n_train=60_000, n_test=10_000, seed=0):
 
 @pytest.mark.slow
 def test_mnist_sized_evaluation_fits_in_4_gb(tmp_path):
-    from condgen_helpers.evaluation import CLASSIFIER_VERSION, _classifier_for
+    from condgen_helpers.evaluation import _classifier_for, classifier_file
 
     _write_mnist_idx(tmp_path)
     # an untrained classifier in the cache: this test measures the evaluation, not its training
     cache = tmp_path / "classifiers"
     cache.mkdir()
-    torch.save(_classifier_for(28).state_dict(), cache / f"mnist_classifier_v{CLASSIFIER_VERSION}.pt")
+    torch.save(_classifier_for(28).state_dict(), cache / classifier_file("mnist"))
     env = {**os.environ, "CONDGEN_DATA": str(tmp_path), "OMP_NUM_THREADS": "2"}
     start = time.perf_counter()
     # train for 0 epochs: what is left is the closing evaluation of 10,000 samples and the floor

@@ -1,5 +1,6 @@
 # The course's entry points. Each target sets up .venv on first use (pinned requirements.txt).
-#   make course      execute every notebook into build/ (executed copies + HTML) and print a summary
+#   make course      execute every notebook into build/ (executed copies + HTML), two at a time, and
+#                    print a summary; exits non-zero when no notebook is found or one fails
 #   make test        unit tests, then every notebook executed and checked by nbval
 #   make benchmark   train each model with course defaults and print measured figures vs targets
 #   make notebooks   re-execute the stored notebooks in place (refresh their outputs)
@@ -13,7 +14,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.condgen-installed
 # one thread per process: the test run uses both cores through two workers instead
-TEST_ENV := OMP_NUM_THREADS=1 MPLBACKEND=Agg PYDEVD_DISABLE_FILE_VALIDATION=1
+# CONDGEN_STRICT_CHECKS: a notebook's exercise check that fails is an error here (a learner gets a hint)
+TEST_ENV := OMP_NUM_THREADS=1 MPLBACKEND=Agg PYDEVD_DISABLE_FILE_VALIDATION=1 CONDGEN_STRICT_CHECKS=1
+# a cell that runs longer than this fails at once, naming itself, instead of waiting out a hung kernel
+CELL_TIMEOUT ?= 300
 
 .PHONY: course test benchmark leaderboard notebooks student slides site lint clean
 
@@ -24,10 +28,10 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 course: $(STAMP)
-	PYDEVD_DISABLE_FILE_VALIDATION=1 $(PY) -m condgen_helpers.course run --out build
+	PYDEVD_DISABLE_FILE_VALIDATION=1 $(PY) -m condgen_helpers.course run --out build --cell-timeout $(CELL_TIMEOUT)
 
 test: $(STAMP)
-	$(TEST_ENV) $(PY) -m pytest -n 2 --dist loadscope tests notebooks --nbval-lax --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg
+	$(TEST_ENV) $(PY) -m pytest -n 2 --dist loadscope tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT) --nbval-sanitize-with tests/sanitize.cfg
 
 benchmark: $(STAMP)
 	$(PY) -m condgen_helpers.benchmark
@@ -36,7 +40,7 @@ leaderboard: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m condgen_helpers leaderboard --seeds 0,1,2 --save notebooks/results/leaderboard.json --out build/leaderboard.md --readme README.md
 
 notebooks: $(STAMP)
-	PYDEVD_DISABLE_FILE_VALIDATION=1 $(PY) -m condgen_helpers.course refresh
+	PYDEVD_DISABLE_FILE_VALIDATION=1 $(PY) -m condgen_helpers.course refresh --cell-timeout $(CELL_TIMEOUT)
 
 student: $(STAMP)
 	$(PY) -m condgen_helpers.student --out build/student

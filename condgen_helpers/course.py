@@ -1,9 +1,14 @@
-"""Run the course: execute every notebook headless, in order, and render it.
+"""Run the course: execute every notebook headless in fresh kernels, render it, and summarise.
 
-    python -m condgen_helpers.course run [--out build]     # executed copies + HTML, then a summary
-    python -m condgen_helpers.course refresh                # re-execute the stored notebooks in place
+    python -m condgen_helpers.course run [--out build] [--jobs 2] [01 02 ...]   # executed copies + HTML
+    python -m condgen_helpers.course refresh [--jobs 2] [01 02 ...]             # re-execute in place
 
 ``run`` never edits ``notebooks/``; ``refresh`` is how the stored outputs are brought up to date.
+Each kernel uses one thread, so two notebooks run side by side on two cores. Every cell has a time
+limit (``--cell-timeout``, default 300 s, or ``$CONDGEN_CELL_TIMEOUT``): a kernel that stops
+answering fails its notebook in one line that names the notebook, the cell and what it was running,
+instead of waiting for ever. A failed ``check()`` fails the notebook here (``CONDGEN_STRICT_CHECKS``).
+The exit status is 0 only when notebooks were found and every one of them ran to the end.
 """
 
 from __future__ import annotations
@@ -13,9 +18,21 @@ import json
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+DEFAULT_CELL_TIMEOUT = 300
+
+# The course's models are small: one thread per kernel is as fast as two and gives the same numbers
+# as the test run (which also uses one), so stored outputs and CI agree. A failed exercise check
+# raises in these runs (a learner running a notebook by hand gets the hint only).
+KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+              "CONDGEN_STRICT_CHECKS": "1"}
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook stopped: ``str()`` is one line naming the notebook, the cell and the cause."""
 
 
 def notebooks(selected: list[str] | None = None) -> list[Path]:
@@ -25,25 +42,66 @@ def notebooks(selected: list[str] | None = None) -> list[Path]:
     return paths
 
 
-# The course's models are small: one thread per kernel is as fast as two and gives the same numbers
-# as the test run (which also uses one), so stored outputs and CI agree.
-KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+def cell_timeout() -> int:
+    return int(os.environ.get("CONDGEN_CELL_TIMEOUT", DEFAULT_CELL_TIMEOUT))
 
 
-def execute(path: Path, env: dict[str, str] | None = None, timeout: int = 1200):
-    """Execute a notebook top to bottom in a fresh kernel with ``notebooks/`` as working folder."""
+def _first_line(source: str) -> str:
+    lines = [s.strip() for s in source.splitlines() if s.strip() and not s.strip().startswith("#")]
+    line = lines[0] if lines else ""
+    return line if len(line) <= 70 else line[:67] + "..."
+
+
+def _last_output(cell) -> str:
+    """The last line the cell printed (a progress bar's description says which training was running)."""
+    for out in reversed(cell.get("outputs", [])):
+        text = out.get("text") or out.get("data", {}).get("text/plain", "")
+        text = "".join(text) if isinstance(text, list) else text
+        lines = [s.strip() for s in text.replace("\r", "\n").splitlines() if s.strip()]
+        if lines:
+            return lines[-1][:80]
+    return ""
+
+
+def execute(path: Path, env: dict[str, str] | None = None, timeout: int | None = None):
+    """Execute a notebook top to bottom in a fresh kernel with ``notebooks/`` as working folder.
+    Returns (notebook, seconds); raises :class:`NotebookFailed` with a one-line reason."""
     import nbformat
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+    timeout = cell_timeout() if timeout is None else timeout
     nb = nbformat.read(path, as_version=4)
     env = {**KERNEL_ENV, **(env or {})}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
+    current = {"index": None}
+
+    def on_start(cell, cell_index, **_):
+        current["index"] = cell_index
+
     try:
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
-                                resources={"metadata": {"path": str(path.parent)}})
+                                resources={"metadata": {"path": str(path.parent)}},
+                                on_cell_start=on_start)
         start = time.perf_counter()
-        client.execute()
+        try:
+            client.execute()
+        except (CellTimeoutError, DeadKernelError, CellExecutionError, TimeoutError, RuntimeError) as exc:
+            i = current["index"]
+            cell = nb.cells[i] if i is not None else {"source": "", "outputs": []}
+            where = f"{path.name} cell {i}" if i is not None else path.name
+            doing = _first_line(cell.get("source", ""))
+            last = _last_output(cell)
+            if isinstance(exc, CellTimeoutError | TimeoutError):
+                why = f"no reply for {timeout} s (a hung kernel, or a cell slower than the limit)"
+            elif isinstance(exc, DeadKernelError):
+                why = "the kernel died"
+            else:
+                why = getattr(exc, "ename", type(exc).__name__) + ": " + (
+                    str(getattr(exc, "evalue", "")) or str(exc)).strip().splitlines()[-1][:120]
+            raise NotebookFailed(f"{where} ({doing!r}{', last printed ' + repr(last) if last else ''}): "
+                                 f"{why}") from None
         seconds = time.perf_counter() - start
     finally:
         for k, v in old.items():
@@ -54,60 +112,112 @@ def execute(path: Path, env: dict[str, str] | None = None, timeout: int = 1200):
     return nb, seconds
 
 
-def run(out: Path, selected: list[str] | None = None) -> int:
+def _run_one(path: Path, out: Path | None, env: dict[str, str], timeout: int) -> dict:
+    """Worker: execute one notebook and write it (to OUT with HTML, or in place). Never raises."""
     import nbformat
-    from nbconvert import HTMLExporter
 
+    try:
+        nb, seconds = execute(path, env, timeout)
+    except NotebookFailed as exc:
+        return {"name": path.stem, "ok": False, "error": str(exc)}
+    except Exception as exc:  # the runner itself failed (no kernel, unreadable notebook): one line
+        return {"name": path.stem, "ok": False, "error": f"{path.name}: {type(exc).__name__}: {exc}"}
+    if out is None:
+        nbformat.write(nb, path)
+    else:
+        from nbconvert import HTMLExporter
+
+        nbformat.write(nb, out / "notebooks" / path.name)
+        html, _ = HTMLExporter().from_notebook_node(nb)
+        (out / "html" / f"{path.stem}.html").write_text(html, encoding="utf-8")
+    return {"name": path.stem, "ok": True, "seconds": seconds}
+
+
+def _execute_all(paths: list[Path], out: Path | None, env: dict[str, str], jobs: int, timeout: int
+                 ) -> list[dict]:
+    results: dict[str, dict] = {}
+    if jobs <= 1:
+        for path in paths:
+            print(f"executing {path.name} ...", flush=True)
+            results[path.stem] = r = _run_one(path, out, env, timeout)
+            print(f"  {path.name}: " + (f"done in {r['seconds']:.0f} s" if r["ok"] else "FAILED"), flush=True)
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(_run_one, p, out, env, timeout): p for p in paths}
+            print(f"executing {len(paths)} notebook(s), {jobs} at a time ...", flush=True)
+            for fut in as_completed(futures):
+                r = fut.result()
+                results[r["name"]] = r
+                print(f"  {r['name']}: " + (f"done in {r['seconds']:.0f} s" if r["ok"] else "FAILED"),
+                      flush=True)
+    return [results[p.stem] for p in paths]
+
+
+def _no_notebooks(selected) -> int:
+    what = f" matching {' '.join(selected)}" if selected else ""
+    print(f"course: error: no notebooks{what} in {NOTEBOOK_DIR.name}/ (run this from a checkout of the "
+          "course repository)", file=sys.stderr)
+    return 2
+
+
+def _failures(rows: list[dict]) -> int:
+    bad = [r for r in rows if not r["ok"]]
+    for r in bad:
+        print(f"course: error: {r['error']}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+def run(out: Path, selected: list[str] | None = None, jobs: int = 2, timeout: int | None = None) -> int:
+    paths = notebooks(selected)
+    if not paths:
+        return _no_notebooks(selected)
     out = out.resolve()
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     (out / "html").mkdir(parents=True, exist_ok=True)
     figures_dir = out / "figures"
-    rows = []
-    for path in notebooks(selected):
-        print(f"executing {path.name} ...", flush=True)
-        nb, seconds = execute(path, {"CONDGEN_FIGURES_DIR": str(figures_dir)})
-        nbformat.write(nb, out / "notebooks" / path.name)
-        html, _ = HTMLExporter().from_notebook_node(nb)
-        (out / "html" / f"{path.stem}.html").write_text(html, encoding="utf-8")
-        fig_file = figures_dir / f"{path.stem.split('_')[0]}.json"
-        figures = json.loads(fig_file.read_text()) if fig_file.exists() else {}
-        rows.append((path.stem, seconds, figures))
-        print(f"  done in {seconds:.0f} s", flush=True)
-    total = sum(r[1] for r in rows)
+    env = {"CONDGEN_FIGURES_DIR": str(figures_dir)}
+    start = time.perf_counter()
+    rows = _execute_all(paths, out, env, jobs, cell_timeout() if timeout is None else timeout)
+    wall = time.perf_counter() - start
     print("\n| notebook | seconds | key figures |\n|---|---:|---|")
-    for name, seconds, figures in rows:
+    for r in rows:
+        if not r["ok"]:
+            print(f"| {r['name']} | failed | see the error below |")
+            continue
+        fig_file = figures_dir / f"{r['name'].split('_')[0]}.json"
+        figures = json.loads(fig_file.read_text()) if fig_file.exists() else {}
         shown = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in figures.items())
-        print(f"| {name} | {seconds:.0f} | {shown} |")
-    print(f"| **all** | {total:.0f} | executed copies in {out / 'notebooks'}, HTML in {out / 'html'} |")
-    return 0
+        print(f"| {r['name']} | {r['seconds']:.0f} | {shown} |")
+    total = sum(r.get("seconds", 0.0) for r in rows)
+    print(f"| **all** | {total:.0f} | {wall:.0f} s wall clock with {jobs} at a time; executed copies in "
+          f"{out.name}/notebooks, HTML in {out.name}/html |")
+    return _failures(rows)
 
 
-def refresh(selected: list[str] | None = None) -> int:
-    import nbformat
-
-    for path in notebooks(selected):
-        print(f"re-executing {path.name} in place ...", flush=True)
-        nb, seconds = execute(path)
-        nbformat.write(nb, path)
-        print(f"  done in {seconds:.0f} s", flush=True)
-    return 0
+def refresh(selected: list[str] | None = None, jobs: int = 2, timeout: int | None = None) -> int:
+    paths = notebooks(selected)
+    if not paths:
+        return _no_notebooks(selected)
+    rows = _execute_all(paths, None, {}, jobs, cell_timeout() if timeout is None else timeout)
+    return _failures(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m condgen_helpers.course")
     sub = p.add_subparsers(dest="command", required=True)
+    jobs = min(2, os.cpu_count() or 1)
     r = sub.add_parser("run", help="execute all notebooks into OUT (never touches notebooks/)")
     r.add_argument("--out", type=Path, default=Path("build"))
-    r.add_argument("only", nargs="*", help="notebook prefixes, e.g. 01 02 (default: all)")
     f = sub.add_parser("refresh", help="re-execute the stored notebooks in place")
-    f.add_argument("only", nargs="*")
+    for q in (r, f):
+        q.add_argument("--jobs", type=int, default=jobs, help=f"notebooks at a time (default {jobs})")
+        q.add_argument("--cell-timeout", type=int, default=None,
+                       help=f"seconds a cell may run (default {DEFAULT_CELL_TIMEOUT}, or $CONDGEN_CELL_TIMEOUT)")
+        q.add_argument("only", nargs="*", help="notebook prefixes, e.g. 01 02 (default: all)")
     args = p.parse_args(argv)
-    try:
-        return run(args.out, args.only) if args.command == "run" else refresh(args.only)
-    except Exception as exc:  # a failing cell: name the notebook and the error in one line
-        print(f"course: error: {type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}",
-              file=sys.stderr)
-        return 1
+    if args.command == "run":
+        return run(args.out, args.only, args.jobs, args.cell_timeout)
+    return refresh(args.only, args.jobs, args.cell_timeout)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ def run(models=None, dataset: str = "digits", seeds=SEEDS, progress: bool = Fals
     from .benchmark import train_and_evaluate
     from .evaluation import real_floor
     from .models import MODELS
+    from .provenance import fingerprint
 
     names = list(models) if models else [m for m in COURSE_MODELS if m in MODELS]
     unknown = [m for m in names if m not in MODELS]
@@ -77,6 +78,8 @@ def run(models=None, dataset: str = "digits", seeds=SEEDS, progress: bool = Fals
                                  **_scalars(m[key]), "train_seconds": m["train_seconds"]})
     floors = {c: real_floor(dataset, conditional=c) for c in (True, False)}
     return {"dataset": dataset, "seeds": list(seeds), "n": int(floors[True]["n"]), "runs": runs,
+            # what made each model's rows: a test fails once the code moves on (provenance.stale)
+            "provenance": {name: fingerprint(name, dataset) for name in names},
             **{key: {**_scalars(f), "interval": f["interval"], "resplits": f["resplits"]}
                for key, f in (("floor", floors[True]), ("floor_unconditional", floors[False]))}}
 
@@ -100,7 +103,9 @@ def merge(stored: dict, new: dict) -> dict:
     base = {r["model"].split(" (")[0] for r in new["runs"]}
     kept = [r for r in stored["runs"] if r["model"].split(" (")[0] not in base]
     return {**stored, "seeds": sorted(set(stored.get("seeds", [])) | set(new["seeds"])),
-            "runs": kept + new["runs"]}
+            "runs": kept + new["runs"],
+            "provenance": {**{k: v for k, v in stored.get("provenance", {}).items() if k not in base},
+                           **new.get("provenance", {})}}
 
 
 def load(path: str | Path = RESULTS) -> dict:

@@ -40,7 +40,25 @@ def report(notebook: str, figures: dict) -> None:
         (Path(out) / f"{notebook}.json").write_text(json.dumps(figures, indent=2, default=float))
 
 
+STRICT_ENV = "CONDGEN_STRICT_CHECKS"
+
+
+class CheckFailed(AssertionError):
+    """An exercise check that does not hold, raised only in strict runs (CI, ``make course``)."""
+
+
 def check(condition: bool, correct: str = "correct", hint: str = "not yet") -> None:
-    """An exercise check: prints 'correct' or a hint that says what to look at, without the answer.
-    (It prints rather than raises, so a learner's wrong answer never stops the notebook.)"""
+    """An exercise check: prints 'correct', or a hint that says what to look at without the answer.
+
+    A learner's wrong answer never stops the notebook: it gets the hint. Where ``CONDGEN_STRICT_CHECKS=1``
+    (the test run and the course runner set it), a failed check raises :class:`CheckFailed` after the
+    hint, so a stored solution that stops being right fails CI instead of printing a cross."""
+    if not isinstance(condition, bool):
+        try:
+            condition = bool(condition)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"check() needs a True/False condition, got {type(condition).__name__}: "
+                            "compare a number with a threshold, e.g. check(x > 0.5, ...)") from None
     print(f"\u2714 {correct}" if condition else f"\u2718 {hint}")
+    if not condition and os.environ.get(STRICT_ENV) == "1":
+        raise CheckFailed(f"exercise check failed: {hint} ({STRICT_ENV}=1 makes a failed check an error)")

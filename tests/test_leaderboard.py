@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -125,3 +126,43 @@ def test_retraining_one_stored_seed_lands_in_its_band():
         sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
         assert abs(m[key] - mean) <= 3 * sd + tol, f"{key}: {m[key]:.4f} outside {mean:.4f} +- {3 * sd + tol:.4f}"
     assert json.dumps(result)  # the stored file stays plain JSON
+
+
+def test_the_stored_leaderboard_was_made_by_todays_code():
+    """Every stored model's rows carry a fingerprint of the code and settings that made them; a model
+    whose code changed since must be rebuilt before a notebook or the README quotes it."""
+    from condgen_helpers.provenance import stale
+
+    old = stale(lb.load())
+    assert not old, ("notebooks/results/leaderboard.json is older than the code: "
+                     + "; ".join(f"{m}: {why}" for m, why in old.items())
+                     + ". Rebuild it with `make leaderboard` (or, for one model, `condgen leaderboard "
+                     "--models NAME --seeds 0,1,2 --save notebooks/results/leaderboard.json "
+                     "--readme README.md`)")
+
+
+def test_a_code_change_makes_stored_results_stale(monkeypatch):
+    """The freshness test can fail: change what one module runs and its models' rows go stale, naming
+    the module; a docstring or comment change does not count."""
+    from condgen_helpers import provenance
+
+    stored = {"dataset": "digits", "runs": [{"model": "cgan"}, {"model": "cfm (best g)"}],
+              "provenance": {m: provenance.fingerprint(m) for m in ("cgan", "cfm")}}
+    assert provenance.stale(stored) == {}
+    real_read = Path.read_text
+
+    def edited(path, *a, **k):
+        text = real_read(path, *a, **k)
+        if path.name == "gan.py":
+            return text.replace('"""', '"""Edited. ', 1) + "\n# a comment at the end\n"
+        return text
+    monkeypatch.setattr(Path, "read_text", edited)
+    assert provenance.stale(stored) == {}, "comments and docstrings are not code"
+
+    def changed(path, *a, **k):
+        text = real_read(path, *a, **k)
+        return text + "\nEXTRA = 1\n" if path.name == "gan.py" else text
+    monkeypatch.setattr(Path, "read_text", changed)
+    why = provenance.stale(stored)
+    assert set(why) == {"cgan"} and "gan.py" in why["cgan"]
+    assert "cfm" not in why, "the flow model does not run gan.py"

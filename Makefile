@@ -1,7 +1,8 @@
 # The course's entry points. Each target sets up .venv on first use (pinned requirements.txt).
 #   make course      execute every notebook into build/ (executed copies + HTML), two at a time, and
 #                    print a summary; exits non-zero when no notebook is found or one fails
-#   make test        unit tests, then every notebook executed and checked by nbval
+#   make test        unit tests, then every notebook executed and checked by nbval (what CI runs)
+#   make test-slow   the tests over 20 s (28x28 notebooks, MNIST-sized evaluation, student checks)
 #   make benchmark   train each model with course defaults and print measured figures vs targets
 #   make notebooks   re-execute the stored notebooks in place (refresh their outputs)
 #   make leaderboard train every model at seeds 0, 1, 2 (about 20 minutes on one thread): store the
@@ -19,7 +20,7 @@ TEST_ENV := OMP_NUM_THREADS=1 MPLBACKEND=Agg PYDEVD_DISABLE_FILE_VALIDATION=1 CO
 # a cell that runs longer than this fails at once, naming itself, instead of waiting out a hung kernel
 CELL_TIMEOUT ?= 300
 
-.PHONY: course test benchmark leaderboard notebooks student slides site lint clean
+.PHONY: course test test-slow benchmark leaderboard notebooks student slides site lint clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,7 +32,13 @@ course: $(STAMP)
 	PYDEVD_DISABLE_FILE_VALIDATION=1 $(PY) -m condgen_helpers.course run --out build --cell-timeout $(CELL_TIMEOUT)
 
 test: $(STAMP)
-	$(TEST_ENV) $(PY) -m pytest -n 2 --dist loadscope tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT) --nbval-sanitize-with tests/sanitize.cfg
+	rm -rf build/run-store-test
+	CONDGEN_RUN_STORE=$(CURDIR)/build/run-store-test $(TEST_ENV) $(PY) -m pytest -m "not slow" --durations=10 -n 2 --dist loadscope tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT) --nbval-sanitize-with tests/sanitize.cfg
+
+# the tests over 20 s that `make test` leaves out: every notebook at 28x28, evaluation at MNIST size,
+# a convolutional cGAN's training, the student editions' checks (about 12 minutes on 2 cores)
+test-slow: $(STAMP)
+	$(TEST_ENV) $(PY) -m pytest -m slow --durations=10 -n 2 tests
 
 benchmark: $(STAMP)
 	$(PY) -m condgen_helpers.benchmark

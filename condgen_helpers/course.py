@@ -8,6 +8,8 @@ Each kernel uses one thread, so two notebooks run side by side on two cores. Eve
 limit (``--cell-timeout``, default 300 s, or ``$CONDGEN_CELL_TIMEOUT``): a kernel that stops
 answering fails its notebook in one line that names the notebook, the cell and what it was running,
 instead of waiting for ever. A failed ``check()`` fails the notebook here (``CONDGEN_STRICT_CHECKS``).
+Each run starts from an empty run store (:mod:`condgen_helpers.runs`): a model two notebooks train
+the same way is trained once per run and loaded by the other notebook.
 The exit status is 0 only when notebooks were found and every one of them ran to the end.
 """
 
@@ -16,7 +18,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -175,7 +179,10 @@ def run(out: Path, selected: list[str] | None = None, jobs: int = 2, timeout: in
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     (out / "html").mkdir(parents=True, exist_ok=True)
     figures_dir = out / "figures"
-    env = {"CONDGEN_FIGURES_DIR": str(figures_dir)}
+    # a fresh run store: every model is trained once in this run, and reused by later notebooks
+    store = out / "run-store"
+    shutil.rmtree(store, ignore_errors=True)
+    env = {"CONDGEN_FIGURES_DIR": str(figures_dir), "CONDGEN_RUN_STORE": str(store)}
     start = time.perf_counter()
     rows = _execute_all(paths, out, env, jobs, cell_timeout() if timeout is None else timeout)
     wall = time.perf_counter() - start
@@ -198,7 +205,9 @@ def refresh(selected: list[str] | None = None, jobs: int = 2, timeout: int | Non
     paths = notebooks(selected)
     if not paths:
         return _no_notebooks(selected)
-    rows = _execute_all(paths, None, {}, jobs, cell_timeout() if timeout is None else timeout)
+    with tempfile.TemporaryDirectory(prefix="condgen-run-store-") as store:
+        rows = _execute_all(paths, None, {"CONDGEN_RUN_STORE": store}, jobs,
+                            cell_timeout() if timeout is None else timeout)
     return _failures(rows)
 
 

@@ -91,7 +91,6 @@ def test_sampling_refuses_labels_outside_the_classes():
         model.sample(1, labels=torch.tensor([10]))
 
 
-@pytest.mark.slow
 def test_short_training_teaches_the_class_head_and_the_generator():
     data = load_dataset("digits", "train")
     val = load_dataset("digits", "val")

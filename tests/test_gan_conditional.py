@@ -94,7 +94,6 @@ def test_embedding_table_learns_during_training():
     assert not torch.allclose(before, model.G.cond.table.weight)
 
 
-@pytest.mark.slow
 def test_short_training_makes_the_generator_follow_the_label():
     data = load_dataset("digits", "train")
     torch.manual_seed(0)

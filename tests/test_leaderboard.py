@@ -108,7 +108,6 @@ def test_the_stored_leaderboard_is_complete_and_honest():
                 assert by_name[name]["copy_share"][0] > 0.1, f"{name} beats the floor on {key} without copying"
 
 
-@pytest.mark.slow
 def test_retraining_one_stored_seed_lands_in_its_band():
     """Retrain the GAN at seed 0 (the stored runs came from `make leaderboard`) and check that its
     figures land inside the stored band: mean +- (3 sd + a small tolerance) over the seeds."""

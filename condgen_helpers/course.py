@@ -67,7 +67,23 @@ def _last_output(cell) -> str:
     return ""
 
 
-def execute(path: Path, env: dict[str, str] | None = None, timeout: int | None = None):
+def _slowest_cell(nb) -> tuple[int, float] | None:
+    """(index, seconds) of the cell that ran longest, from the timings nbclient records."""
+    from datetime import datetime
+
+    best = None
+    for i, cell in enumerate(nb.cells):
+        t = cell.get("metadata", {}).get("execution", {})
+        if "iopub.execute_input" in t and "shell.execute_reply" in t:
+            seconds = (datetime.fromisoformat(t["shell.execute_reply"].replace("Z", "+00:00"))
+                       - datetime.fromisoformat(t["iopub.execute_input"].replace("Z", "+00:00"))).total_seconds()
+            if best is None or seconds > best[1]:
+                best = (i, seconds)
+    return best
+
+
+def execute(path: Path, env: dict[str, str] | None = None, timeout: int | None = None,
+            record_timing: bool = False):
     """Execute a notebook top to bottom in a fresh kernel with ``notebooks/`` as working folder.
     Returns (notebook, seconds); raises :class:`NotebookFailed` with a one-line reason."""
     import nbformat
@@ -85,7 +101,7 @@ def execute(path: Path, env: dict[str, str] | None = None, timeout: int | None =
         current["index"] = cell_index
 
     try:
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=record_timing,
                                 resources={"metadata": {"path": str(path.parent)}},
                                 on_cell_start=on_start)
         start = time.perf_counter()
@@ -121,7 +137,7 @@ def _run_one(path: Path, out: Path | None, env: dict[str, str], timeout: int) ->
     import nbformat
 
     try:
-        nb, seconds = execute(path, env, timeout)
+        nb, seconds = execute(path, env, timeout, record_timing=out is not None)
     except NotebookFailed as exc:
         return {"name": path.stem, "ok": False, "error": str(exc)}
     except Exception as exc:  # the runner itself failed (no kernel, unreadable notebook): one line
@@ -131,9 +147,11 @@ def _run_one(path: Path, out: Path | None, env: dict[str, str], timeout: int) ->
     else:
         from nbconvert import HTMLExporter
 
+        slowest = _slowest_cell(nb)
         nbformat.write(nb, out / "notebooks" / path.name)
         html, _ = HTMLExporter().from_notebook_node(nb)
         (out / "html" / f"{path.stem}.html").write_text(html, encoding="utf-8")
+        return {"name": path.stem, "ok": True, "seconds": seconds, "slowest": slowest}
     return {"name": path.stem, "ok": True, "seconds": seconds}
 
 
@@ -186,17 +204,18 @@ def run(out: Path, selected: list[str] | None = None, jobs: int = 2, timeout: in
     start = time.perf_counter()
     rows = _execute_all(paths, out, env, jobs, cell_timeout() if timeout is None else timeout)
     wall = time.perf_counter() - start
-    print("\n| notebook | seconds | key figures |\n|---|---:|---|")
+    print("\n| notebook | seconds | slowest cell | key figures |\n|---|---:|---|---|")
     for r in rows:
         if not r["ok"]:
-            print(f"| {r['name']} | failed | see the error below |")
+            print(f"| {r['name']} | failed | - | see the error below |")
             continue
+        slow = f"cell {r['slowest'][0]}, {r['slowest'][1]:.0f} s" if r.get("slowest") else "-"
         fig_file = figures_dir / f"{r['name'].split('_')[0]}.json"
         figures = json.loads(fig_file.read_text()) if fig_file.exists() else {}
         shown = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in figures.items())
-        print(f"| {r['name']} | {r['seconds']:.0f} | {shown} |")
+        print(f"| {r['name']} | {r['seconds']:.0f} | {slow} | {shown} |")
     total = sum(r.get("seconds", 0.0) for r in rows)
-    print(f"| **all** | {total:.0f} | {wall:.0f} s wall clock with {jobs} at a time; executed copies in "
+    print(f"| **all** | {total:.0f} | - | {wall:.0f} s wall clock with {jobs} at a time; executed copies in "
           f"{out.name}/notebooks, HTML in {out.name}/html |")
     return _failures(rows)
 

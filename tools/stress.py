@@ -50,7 +50,7 @@ def main(argv=None) -> int:
         rows.append(f"| {r + 1} | course runner | {done} | {hung} | {failed} | {time.perf_counter() - start:.0f} |")
         print(rows[-1], flush=True)
         start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--dist", "loadscope",
                                "--nbval-lax", "--nbval-current-env", f"--nbval-cell-timeout={args.cell_timeout}",
                                *paths], cwd=ROOT, env=env, capture_output=True, text=True)
         text = proc.stdout + proc.stderr

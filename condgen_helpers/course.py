@@ -175,6 +175,29 @@ def _execute_all(paths: list[Path], out: Path | None, env: dict[str, str], jobs:
     return [results[p.stem] for p in paths]
 
 
+def reference_seconds() -> float:
+    """Seconds this machine takes for a fixed workload (the course cGAN's first 100 epochs on the
+    digits, one thread): the same notebooks take longer on a slower machine or a busier moment, so
+    the summary gives their times beside it."""
+    import torch
+
+    from .data import load_dataset
+    from .models import build_model
+    from .training import fit
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        data = load_dataset("digits", "train")
+        torch.manual_seed(0)
+        model = build_model("cgan", data.image_shape, data.n_classes)
+        start = time.perf_counter()
+        fit(model, data, epochs=100, seed=0, progress=False)
+        return time.perf_counter() - start
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _no_notebooks(selected) -> int:
     what = f" matching {' '.join(selected)}" if selected else ""
     print(f"course: error: no notebooks{what} in {NOTEBOOK_DIR.name}/ (run this from a checkout of the "
@@ -201,6 +224,7 @@ def run(out: Path, selected: list[str] | None = None, jobs: int = 2, timeout: in
     store = out / "run-store"
     shutil.rmtree(store, ignore_errors=True)
     env = {"CONDGEN_FIGURES_DIR": str(figures_dir), "CONDGEN_RUN_STORE": str(store)}
+    reference = reference_seconds()
     start = time.perf_counter()
     rows = _execute_all(paths, out, env, jobs, cell_timeout() if timeout is None else timeout)
     wall = time.perf_counter() - start
@@ -217,6 +241,8 @@ def run(out: Path, selected: list[str] | None = None, jobs: int = 2, timeout: in
     total = sum(r.get("seconds", 0.0) for r in rows)
     print(f"| **all** | {total:.0f} | - | {wall:.0f} s wall clock with {jobs} at a time; executed copies in "
           f"{out.name}/notebooks, HTML in {out.name}/html |")
+    print(f"\nreference workload (the cGAN's first 100 epochs on digits, one thread): {reference:.1f} s "
+          "on this machine before the run; times scale with it")
     return _failures(rows)
 
 

@@ -17,6 +17,9 @@ STAMP := $(VENV)/.condgen-installed
 # one thread per process: the test run uses both cores through two workers instead
 # CONDGEN_STRICT_CHECKS: a notebook's exercise check that fails is an error here (a learner gets a hint)
 TEST_ENV := OMP_NUM_THREADS=1 MPLBACKEND=Agg PYDEVD_DISABLE_FILE_VALIDATION=1 CONDGEN_STRICT_CHECKS=1
+# the two test workers take whole notebooks: the longest first, then the unit tests fill the gaps
+NOTEBOOKS_LONGEST_FIRST := $(addprefix notebooks/,06_evaluation_and_pitfalls.ipynb 04_conditional_vae.ipynb \
+	03_ac_gan.ipynb 02_conditional_gan.ipynb 07_guidance.ipynb 05_beyond_class_labels.ipynb 01_unconditional_gan.ipynb)
 # a cell that runs longer than this fails at once, naming itself, instead of waiting out a hung kernel
 CELL_TIMEOUT ?= 300
 
@@ -33,7 +36,7 @@ course: $(STAMP)
 
 test: $(STAMP)
 	rm -rf build/run-store-test
-	CONDGEN_RUN_STORE=$(CURDIR)/build/run-store-test $(TEST_ENV) $(PY) -m pytest -m "not slow" --durations=10 -n 2 --dist loadscope tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT) --nbval-sanitize-with tests/sanitize.cfg
+	CONDGEN_RUN_STORE=$(CURDIR)/build/run-store-test $(TEST_ENV) $(PY) -m pytest -m "not slow" --durations=10 -n 2 --dist loadscope $(NOTEBOOKS_LONGEST_FIRST) tests --nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT) --nbval-sanitize-with tests/sanitize.cfg
 
 # the tests over 20 s that `make test` leaves out: every notebook at 28x28, evaluation at MNIST size,
 # a convolutional cGAN's training, the student editions' checks (about 12 minutes on 2 cores)

@@ -5,9 +5,8 @@ import copy
 import random
 from pathlib import Path
 
-import pytest
-
 import prose
+import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 

@@ -39,7 +39,8 @@ test: $(STAMP)
 	CONDGEN_RUN_STORE=$(CURDIR)/build/run-store-test $(TEST_ENV) $(PY) -m pytest -m "not slow" --durations=10 -n 2 --dist loadscope $(NOTEBOOKS_LONGEST_FIRST) tests --nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT) --nbval-sanitize-with tests/sanitize.cfg
 
 # the tests over 20 s that `make test` leaves out: every notebook at 28x28, evaluation at MNIST size,
-# a convolutional cGAN's training, the student editions' checks (about 12 minutes on 2 cores)
+# a convolutional cGAN's training, the student editions' checks, the sliders in JupyterLab
+# (about 12 minutes on 2 cores)
 test-slow: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest -m slow --durations=10 -n 2 tests
 

@@ -280,6 +280,9 @@ KERNEL_IDLE = """(name) => { const w = window.jupyterapp && window.jupyterapp.sh
     return !!k && k.status === 'idle'; }"""
 
 
+# each explorer trains its models briefly inside JupyterLab: 15 to 22 s apiece on 2 cores, so these
+# run with `make test-slow`, not in every CI run
+@pytest.mark.slow
 @pytest.mark.skipif(not EXPLORERS, reason="no notebook has a slider widget yet")
 class TestJupyterLab:
     @pytest.mark.parametrize("path,cell", EXPLORERS, ids=[f"{p.stem}-cell{i}" for p, i in EXPLORERS])

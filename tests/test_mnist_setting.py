@@ -101,7 +101,10 @@ def test_notebook_runs_on_28x28_images(path, mnist_root):
     nb = nbformat.read(path, as_version=4)
     run = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in mnist_version(nb)],
                                    metadata={"kernelspec": nb.metadata.get("kernelspec", {})})
+    # quality is off here (5-epoch models on small synthetic files), so exercise checks only hint, as
+    # for a learner; the run store is this test's own
     env = dict(os.environ, CONDGEN_DATA=str(mnist_root), OMP_NUM_THREADS="1", MPLBACKEND="Agg",
+               CONDGEN_STRICT_CHECKS="0", CONDGEN_RUN_STORE=str(mnist_root / "run-store"),
                PYTHONPATH=os.pathsep.join(filter(None, [str(NOTEBOOK_DIR.parent), os.environ.get("PYTHONPATH")])))
     NotebookClient(run, timeout=900, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": str(NOTEBOOK_DIR)}}).execute(env=env)

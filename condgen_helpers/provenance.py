@@ -68,7 +68,7 @@ def reachable(modules) -> list[str]:
     return sorted(seen)
 
 
-def _code_hash(module: str) -> str:
+def code_hash(module: str) -> str:
     """A hash of what the module runs: its syntax tree without docstrings."""
     tree = ast.parse(_module_path(module).read_text())
     for node in ast.walk(tree):
@@ -93,7 +93,7 @@ def describe(name: str, dataset: str = "digits") -> dict:
     cls = model_class(name)
     module = MODELS[name].split(":")[0][len(PACKAGE) + 1:]
     modules = reachable([module, *PIPELINE])
-    return {"modules": {m: _code_hash(m) for m in modules},
+    return {"modules": {m: code_hash(m) for m in modules},
             "settings": json.loads(json.dumps(cls.defaults)), "epochs": cls.epochs_for(dataset),
             "batch_size": cls.batch_size, "dataset": dataset,
             "classifier": _file_hash(WEIGHTS_DIR / classifier_file(dataset)),

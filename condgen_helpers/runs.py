@@ -52,7 +52,7 @@ def _data_hash(images: torch.Tensor, labels: torch.Tensor) -> str:
 
 def run_key(name: str, data, epochs: int, seed: int, batch_size: int, config: dict) -> str:
     """The store key of training model ``name`` on ``data`` (an ImageData or (images, labels))."""
-    from .provenance import _code_hash, reachable
+    from .provenance import code_hash, reachable
 
     images, labels = (data.images, data.labels) if isinstance(data, ImageData) else data
     module = MODELS[name].split(":")[0].split(".", 1)[1]
@@ -62,7 +62,7 @@ def run_key(name: str, data, epochs: int, seed: int, batch_size: int, config: di
                                                                int(labels.max()) + 1),
              "epochs": epochs, "seed": seed, "batch_size": batch_size,
              "data": _data_hash(images, labels),
-             "code": {m: _code_hash(m) for m in reachable([module, "training"])},
+             "code": {m: code_hash(m) for m in reachable([module, "training"])},
              "torch": torch.__version__.split("+")[0]}
     return f"{name}-" + hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -32,7 +32,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 course: $(STAMP)
-	PYDEVD_DISABLE_FILE_VALIDATION=1 $(PY) -m condgen_helpers.course run --out build --cell-timeout $(CELL_TIMEOUT)
+	PYDEVD_DISABLE_FILE_VALIDATION=1 $(PY) -m tools.delivery run --out build --cell-timeout $(CELL_TIMEOUT)
 
 test: $(STAMP)
 	rm -rf build/run-store-test
@@ -51,16 +51,16 @@ leaderboard: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m condgen_helpers leaderboard --seeds 0,1,2 --save notebooks/results/leaderboard.json --out build/leaderboard.md --readme README.md
 
 notebooks: $(STAMP)
-	PYDEVD_DISABLE_FILE_VALIDATION=1 $(PY) -m condgen_helpers.course refresh --cell-timeout $(CELL_TIMEOUT)
+	PYDEVD_DISABLE_FILE_VALIDATION=1 $(PY) -m tools.delivery refresh --cell-timeout $(CELL_TIMEOUT)
 
 student: $(STAMP)
-	$(PY) -m condgen_helpers.student --out build/student
+	$(PY) -m tools.delivery student --out build/student
 
 slides: $(STAMP)
-	$(PY) -m condgen_helpers.slides --out build/slides
+	$(PY) -m tools.delivery slides --out build/slides
 
 site: $(STAMP)
-	$(PY) -m condgen_helpers.website --out build/site
+	$(PY) -m tools.delivery site --out build/site
 
 lint: $(STAMP)
 	$(PY) -m ruff check condgen_helpers tests

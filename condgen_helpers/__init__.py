@@ -1,10 +1,17 @@
 """Tested building blocks for the condgen course on conditional generative models.
 
-One module per idea: ``data`` (datasets), ``reproducibility`` (seeds, devices), ``models``
-(networks), ``losses`` (objectives, each next to the equation it implements), ``training``
-(loops, progress bars, NaN guard), ``checkpoints`` (save/load with ``weights_only=True``),
-``evaluation`` (the digit classifier and the metrics built on it), ``plots``, ``widgets`` and
-``cli`` (the ``condgen`` command).
+The package is layered; each layer imports only the layers below it (``tests/test_layers.py``):
+
+1. ``errors``, ``files``, ``data`` (datasets as objects: ``ImageData``, ``Splits``), ``reproducibility``
+2. ``nn``: building blocks (layers, conditioning modules, losses, pixel likelihoods, attributes)
+3. ``models``: the recipes of the course (GANs, VAEs, flow matching) with typed settings, and the
+   registry that names them
+4. ``training``: the loop every model shares, and checkpoints
+5. ``evaluation``: the evaluation classifier, the figures, the protocol against real data's floor
+6. ``experiments``: the pipeline shared by ``condgen train`` and ``condgen evaluate``, the benchmark,
+   the leaderboard, the run store, provenance
+7. ``notebook``: what the notebooks show with (checks, plots, widgets)
+8. ``cli``: the ``condgen`` command
 """
 
 from .errors import CondgenError

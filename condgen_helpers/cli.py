@@ -3,7 +3,8 @@
     condgen train MODEL --out DIR [--dataset digits] [--epochs N] [--seed S] [--device auto] [--overwrite]
     condgen sample DIR [--out FILE.npz] [--n N | --n-per-class K] [--labels 0,3,7] [--seed S]
                        [--guidance G] [--steps S]                     (guided models: cfm)
-    condgen evaluate DIR [--seed S]
+    condgen evaluate DIR [--seed S]                                   (default: the training seed)
+    condgen benchmark [gan cgan ...] [--seed S]
     condgen leaderboard [--models gan,cgan] [--seeds 0,1,2] [--save FILE.json] [--out FILE.md] [--readme README.md]
     condgen leaderboard --from FILE.json [--out FILE.md] [--readme README.md]
 
@@ -21,6 +22,7 @@ import sys
 from pathlib import Path
 
 from .errors import CondgenError
+from .files import atomic_write
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,6 +71,7 @@ GUIDANCE_HELP = ("guidance scale g (guided models such as cfm): v = v_uncond + g
 
 def build_parser() -> argparse.ArgumentParser:
     from .data import DATASETS
+    from .experiments.benchmark import TARGETS
     from .models import MODELS
     from .reproducibility import DEVICES
 
@@ -97,9 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--steps", type=_positive, help="ODE steps when sampling a flow model (default: its own, 50)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing output file")
 
-    e = sub.add_parser("evaluate", help="print a trained model's evaluation figures as JSON")
+    e = sub.add_parser("evaluate", help="print a trained model's evaluation figures as JSON (the "
+                                        "figures `condgen train` wrote to metrics.json)")
     e.add_argument("run", type=Path, help="run folder written by `condgen train`")
-    e.add_argument("--seed", type=_count, default=0)
+    e.add_argument("--seed", type=_count, default=None,
+                   help="seed of the samples scored (default: the seed the model was trained with)")
+
+    m = sub.add_parser("benchmark", help="train models with course defaults and print their figures "
+                                         "against the course targets as a table")
+    m.add_argument("models", nargs="*", help=f"default: all with targets ({', '.join(TARGETS)})")
+    m.add_argument("--seed", type=_count, default=0)
 
     b = sub.add_parser("leaderboard", help="train every course model at several seeds and write the "
                                            "results as Markdown (mean ± sd over seeds, beside the floor)")
@@ -115,42 +125,31 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _write_atomic(path: Path, write) -> None:
-    """``write(tmp)`` to a temporary file beside ``path``, then rename it into place, so an
-    interrupted run never leaves a half-written file under the real name."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def cmd_train(args) -> int:
     import torch
 
-    from .benchmark import train_and_evaluate
-    from .checkpoints import save_checkpoint
-    from .plots import save_grid
+    from .experiments import pipeline
+    from .notebook.plots import save_grid
+    from .training import save_checkpoint
 
     outputs = ("model.pt", "metrics.json", "samples.png")
     existing = [f for f in outputs if (args.out / f).exists()]
     if existing and not args.overwrite:
         raise CondgenError(f"{args.out} already holds a run ({', '.join(existing)}): choose another "
                            "--out, or pass --overwrite to replace it")
-    model, _, metrics = train_and_evaluate(args.model, args.dataset, args.epochs, args.seed,
-                                           args.device, progress=not args.quiet)
-    args.out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(args.out / "model.pt", lambda p: save_checkpoint(model, p, dataset=args.dataset))
-    _write_atomic(args.out / "metrics.json",
-                  lambda p: p.write_text(json.dumps(metrics, indent=2, default=float) + "\n"))
+    model, _, metrics = pipeline.train_and_evaluate(args.model, args.dataset, args.epochs, args.seed,
+                                                    args.device, progress=not args.quiet)
+    save_checkpoint(model, args.out / "model.pt", dataset=args.dataset, seed=args.seed,
+                    epochs=metrics["epochs"])
+    atomic_write(args.out / "metrics.json",
+                 lambda p: p.write_text(json.dumps(metrics, indent=2, default=float) + "\n"))
     g = torch.Generator().manual_seed(args.seed)
     if model.conditional:
         labels = torch.arange(model.n_classes).repeat_interleave(10)
         images = model.sample(len(labels), labels=labels, generator=g)
     else:
         images = model.sample(100, generator=g)
-    _write_atomic(args.out / "samples.png",
+    atomic_write(args.out / "samples.png",
                   lambda p: save_grid(images, p, nrow=10, title=f"{args.model} on {args.dataset}"))
     print(f"trained {args.model} on {args.dataset} in {metrics['train_seconds']:.1f} s; wrote "
           f"{args.out}/model.pt, metrics.json, samples.png")
@@ -167,7 +166,7 @@ def cmd_sample(args) -> int:
     import numpy as np
     import torch
 
-    from .checkpoints import load_checkpoint
+    from .training import load_checkpoint
 
     out = args.out if args.out is not None else args.run / "samples.npz"
     if out.suffix != ".npz":
@@ -199,27 +198,33 @@ def cmd_sample(args) -> int:
         with open(path, "wb") as f:
             np.savez_compressed(f, **arrays)
 
-    _write_atomic(out, write)
+    atomic_write(out, write)
     print(f"wrote {len(images)} samples to {out}"
           + (f" (guidance g = {guide['guidance']:g})" if "guidance" in guide else ""))
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from .checkpoints import load_checkpoint
-    from .evaluation import evaluate_model, real_floor
+    from .experiments import pipeline
+    from .training import load_checkpoint
 
     model, meta = load_checkpoint(args.run)
     dataset = meta.get("dataset", "digits")
-    figures = evaluate_model(model, dataset, seed=args.seed)
-    out = {"model": meta["model"], "dataset": dataset, **figures,
-           "floor": real_floor(dataset, conditional=model.conditional)}
+    seed = args.seed if args.seed is not None else meta.get("extra", {}).get("seed", 0)
+    out = {"model": meta["model"], "dataset": dataset, "seed": seed,
+           **pipeline.evaluate(model, dataset, seed=seed)}
     print(json.dumps(out, indent=2, default=float))
     return 0
 
 
+def cmd_benchmark(args) -> int:
+    from .experiments import benchmark
+
+    return benchmark.run(args.models, seed=args.seed)
+
+
 def cmd_leaderboard(args) -> int:
-    from . import leaderboard as lb
+    from .experiments import leaderboard as lb
 
     if args.source:
         result = lb.load(args.source)
@@ -242,7 +247,7 @@ def cmd_leaderboard(args) -> int:
 
 
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate,
-            "leaderboard": cmd_leaderboard}
+            "benchmark": cmd_benchmark, "leaderboard": cmd_leaderboard}
 
 
 def main(argv: list[str] | None = None) -> int:

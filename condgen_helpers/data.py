@@ -71,6 +71,50 @@ class ImageData:
                          self.class_names, self.levels)
 
 
+@dataclass
+class Splits:
+    """A dataset's three splits, loaded once and handed down: ``train`` (what models and the
+    evaluation classifier fit), ``val`` (the evaluation's reference set), ``test`` (the real-data floor).
+    Evaluation scores against the splits it is handed, so a model trained on a subset is checked
+    for copying against that subset (:meth:`with_train`)."""
+
+    train: ImageData
+    val: ImageData
+    test: ImageData
+
+    @property
+    def name(self) -> str:
+        return self.train.name
+
+    def with_train(self, train: ImageData) -> Splits:
+        """The same held-out splits with another training split (e.g. a subset of this one)."""
+        if train.image_shape != self.train.image_shape or train.n_classes != self.train.n_classes:
+            raise CondgenError(f"the new training split ({train.image_shape}, {train.n_classes} classes) "
+                               f"must match the held-out ones ({self.train.image_shape}, "
+                               f"{self.train.n_classes} classes)")
+        return Splits(train, self.val, self.test)
+
+
+_SPLITS: dict[str, Splits] = {}
+
+
+def load_splits(name: str = "digits") -> Splits:
+    """All three splits of a course dataset, loaded once per process (see :func:`load_dataset`)."""
+    if name not in _SPLITS:
+        _SPLITS[name] = Splits(*(load_dataset(name, s) for s in SPLITS))
+    return _SPLITS[name]
+
+
+def as_splits(data: str | Splits) -> Splits:
+    """Splits handed over as they are, or loaded by a dataset's name (a convenience for notebooks)."""
+    if isinstance(data, Splits):
+        return data
+    if isinstance(data, str):
+        return load_splits(data)
+    raise CondgenError(f"expected a dataset name such as 'digits' or a Splits object, got "
+                       f"{type(data).__name__}")
+
+
 def default_root() -> Path:
     """Where downloaded datasets and cached classifiers live (``$CONDGEN_DATA`` or ~/.cache/condgen)."""
     return Path(os.environ.get("CONDGEN_DATA", Path.home() / ".cache" / "condgen"))

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from condgen_helpers import CondgenError
-from condgen_helpers.attribute_widgets import attribute_explorer, render_attributes
-from condgen_helpers.beyond import AttributeCVAE
 from condgen_helpers.data import load_dataset
+from condgen_helpers.models.attribute import AttributeCVAE
+from condgen_helpers.notebook.attribute_widgets import attribute_explorer, render_attributes
 from condgen_helpers.training import fit
 
 

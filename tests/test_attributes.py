@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from condgen_helpers import CondgenError
-from condgen_helpers.attributes import (
+from condgen_helpers.data import load_dataset
+from condgen_helpers.nn.attributes import (
     ATTRIBUTES,
     AttributeScaler,
     measure,
@@ -15,7 +16,6 @@ from condgen_helpers.attributes import (
     slant,
     thickness,
 )
-from condgen_helpers.data import load_dataset
 
 
 def bar(width: int = 1, s: float = 0.0, size: int = 9) -> torch.Tensor:

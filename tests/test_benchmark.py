@@ -4,7 +4,7 @@ in the same run, optionally times a factor ("1.5*cgan": at most half as long aga
 import pytest
 
 from condgen_helpers import CondgenError
-from condgen_helpers.benchmark import TARGETS, check_targets
+from condgen_helpers.experiments.benchmark import TARGETS, check_targets
 
 
 def test_a_target_relative_to_another_model_uses_that_run_and_its_factor():
@@ -19,7 +19,10 @@ def test_a_target_relative_to_another_model_uses_that_run_and_its_factor():
         check_targets("cfm", {**base, "train_seconds": 1.0}, {})
 
 
-def test_a_missing_figure_misses_its_target():
-    rows = check_targets("cgan", {"train_seconds": 1.0})
-    assert [r[4] for r in rows] == [True, False, False]
+def test_a_target_naming_no_figure_of_the_run_is_an_error_not_a_miss():
+    """A typo in a target's name used to read as "target missed"; now it names the figure."""
+    with pytest.raises(CondgenError, match="'conditional_accuracy' is not a figure of this run"):
+        check_targets("cgan", {"train_seconds": 1.0})
+    rows = check_targets("cgan", {"train_seconds": 1.0, "conditional_accuracy": 0.5, "diversity": 0.9})
+    assert [r[4] for r in rows] == [True, False, True]
     assert "cfm" in TARGETS and any(v == "1.5*cgan" for _, _, v in TARGETS["cfm"])

@@ -6,28 +6,19 @@ import pytest
 import torch
 
 from condgen_helpers import CondgenError
-from condgen_helpers.beyond import (
-    AttributeCVAE,
-    CompletionCVAE,
-    CompletionRegressor,
-    ConditionalPrior,
-    ConditionBatch,
-    KeepBest,
-    attribute_control,
-    completion_benchmark,
-    within_class_correlation,
-)
-from condgen_helpers.checkpoints import load_checkpoint, save_checkpoint
-from condgen_helpers.conditioning import (
+from condgen_helpers.data import load_dataset, quantise
+from condgen_helpers.evaluation import attribute_control, evaluate_model, within_class_correlation
+from condgen_helpers.experiments.completion import KeepBest, completion_benchmark
+from condgen_helpers.models import MODELS, build_model
+from condgen_helpers.models.attribute import AttributeCVAE, ConditionBatch
+from condgen_helpers.models.completion import CompletionCVAE, CompletionRegressor, ConditionalPrior
+from condgen_helpers.nn.conditioning import (
     AttributeCondition,
     CombinedCondition,
     LabelEmbedding,
     PartialImageCondition,
 )
-from condgen_helpers.data import load_dataset, quantise
-from condgen_helpers.evaluation import evaluate_model
-from condgen_helpers.models import MODELS, build_model
-from condgen_helpers.training import fit
+from condgen_helpers.training import fit, load_checkpoint, save_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -20,9 +20,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from condgen_helpers.cellflow import cell_names, needed_cells
-from condgen_helpers.course import NOTEBOOK_DIR, notebooks
-from condgen_helpers.student import reachable_widgets
+from tools.delivery.cellflow import cell_names, needed_cells
+from tools.delivery.course import NOTEBOOK_DIR, notebooks
+from tools.delivery.student import reachable_widgets
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
@@ -106,8 +106,8 @@ def saved_views(nb) -> list[str]:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    from condgen_helpers.slides import write_slides
-    from condgen_helpers.website import write_site
+    from tools.delivery.slides import write_slides
+    from tools.delivery.website import write_site
 
     if not shutil.which("npm") and not (NOTEBOOK_DIR.parent / "build" / ".web-packages").is_dir():
         pytest.skip("npm is needed once to fetch reveal.js, MathJax and the widget renderer")

@@ -4,10 +4,9 @@ import pytest
 import torch
 
 from condgen_helpers import CondgenError
-from condgen_helpers.checkpoints import load_checkpoint, save_checkpoint
 from condgen_helpers.data import load_dataset
 from condgen_helpers.models import build_model
-from condgen_helpers.training import fit
+from condgen_helpers.training import fit, load_checkpoint, save_checkpoint
 
 
 def test_round_trip_gives_identical_samples(tmp_path):

@@ -88,7 +88,7 @@ def test_overwrite_replaces_files_atomically(tmp_path):
 
 
 def test_interrupted_training_ends_with_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys):
-    import condgen_helpers.benchmark as bench
+    import condgen_helpers.experiments.pipeline as bench
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -101,7 +101,7 @@ def test_interrupted_training_ends_with_one_line_and_writes_nothing(tmp_path, mo
 
 
 def test_leaderboard_renders_a_stored_file(tmp_path, capsys):
-    from condgen_helpers import leaderboard as lb
+    from condgen_helpers.experiments import leaderboard as lb
 
     result = {"n": 447, "seeds": [0, 1], "runs": [
         {"model": "gan", "seed": 0, "conditional": False, "fd": 30.0, "train_seconds": 10.0},

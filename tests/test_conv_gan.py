@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from condgen_helpers.data import load_dataset
-from condgen_helpers.gan import (
+from condgen_helpers.models import build_model
+from condgen_helpers.models.gan import (
     ConvAuxiliaryClassifierDiscriminator,
     ConvDiscriminator,
     ConvGenerator,
@@ -15,7 +16,6 @@ from condgen_helpers.gan import (
     Generator,
     is_28x28,
 )
-from condgen_helpers.models import build_model
 from condgen_helpers.training import fit
 
 SHAPE = (1, 28, 28)

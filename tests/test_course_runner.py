@@ -4,8 +4,8 @@ at all each end the run with a non-zero status and one line naming the notebook 
 import nbformat
 import pytest
 
-from condgen_helpers import course
 from condgen_helpers.notebook import CheckFailed, check
+from tools.delivery import course
 
 
 def _notebook(folder, name, *cells):

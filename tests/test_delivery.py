@@ -16,15 +16,15 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from condgen_helpers.cellflow import cell_names, needed_cells
-from condgen_helpers.course import NOTEBOOK_DIR, notebooks
 from condgen_helpers.errors import CondgenError
-from condgen_helpers.slides import cell_lines, with_slide_metadata, write_slides
-from condgen_helpers.slides import main as slides_main
-from condgen_helpers.student import (
+from condgen_helpers.notebook import checking
+from tools.delivery.cellflow import cell_names, needed_cells
+from tools.delivery.course import NOTEBOOK_DIR, notebooks
+from tools.delivery.slides import cell_lines, with_slide_metadata, write_slides
+from tools.delivery.slides import main as slides_main
+from tools.delivery.student import (
     CHECK,
     SOLUTION,
-    checking,
     exercises,
     placeholder,
     prune_widget_state,
@@ -33,9 +33,9 @@ from condgen_helpers.student import (
     wrapped_check,
     write_student_editions,
 )
-from condgen_helpers.student import main as student_main
-from condgen_helpers.website import course_map, navigation, require_executed, write_site
-from condgen_helpers.website import main as site_main
+from tools.delivery.student import main as student_main
+from tools.delivery.website import course_map, navigation, require_executed, write_site
+from tools.delivery.website import main as site_main
 
 NOTEBOOKS = notebooks()
 TICK, CROSS = "\u2714", "\u2718"

@@ -7,7 +7,7 @@ from condgen_helpers import CondgenError
 from condgen_helpers.data import load_dataset, ring, ring_centres
 from condgen_helpers.evaluation import (
     accuracy,
-    features,
+    classifier_features,
     frechet_distance,
     image_metrics,
     kid,
@@ -117,7 +117,12 @@ def test_held_out_real_images_land_inside_the_floor_interval():
     no model saw score inside the interval on every figure. Here they are 20 deals of the held-out
     pool that the interval itself did not use (another seed): their median must lie inside it (one
     deal alone lands outside a 95 % range one time in twenty, figure by figure)."""
-    from condgen_helpers.evaluation import _class_spread, _score, copy_ratios, evaluation_sets
+    from condgen_helpers.evaluation.protocol import (
+        _class_spread,
+        _score,
+        copy_ratios,
+        evaluation_sets,
+    )
 
     floor = real_floor("digits")
     s = evaluation_sets("digits")
@@ -134,8 +139,8 @@ def test_held_out_real_images_land_inside_the_floor_interval():
             ref.append(idx[:n_ref])
             held.append(idx[n_ref:])
         ri, hi = torch.cat(ref), torch.cat(held)
-        f_ref = features(s.clf, pool_x[ri])
-        out = _score(features(s.clf, pool_x[hi]), predict(s.clf, pool_x[hi]), pool_y[hi], pool_y[hi],
+        f_ref = classifier_features(s.clf, pool_x[ri])
+        out = _score(classifier_features(s.clf, pool_x[hi]), predict(s.clf, pool_x[hi]), pool_y[hi], pool_y[hi],
                      copy_ratios(pool_x[hi], s.train.images, pool_x[ri]), f_ref, pool_y[ri],
                      _class_spread(f_ref, pool_y[ri], 10), s.floor_ratios, 10, s.kid_scale)
         for k in FIGURES:

@@ -14,7 +14,7 @@ from condgen_helpers.cli import main
 from condgen_helpers.data import load_dataset
 from condgen_helpers.errors import CondgenError
 from condgen_helpers.evaluation import load_classifier, pick_guidance, predict
-from condgen_helpers.flow import (
+from condgen_helpers.models.flow import (
     ConditionalFlowMatching,
     check_guidance,
     guided_velocity,
@@ -24,8 +24,8 @@ from condgen_helpers.flow import (
     score_to_velocity,
     velocity_to_score,
 )
+from condgen_helpers.notebook.widgets import guidance_explorer, render_guidance
 from condgen_helpers.training import fit
-from condgen_helpers.widgets import guidance_explorer, render_guidance
 
 
 def _gaussian_by_hand(x, t, m, std):

@@ -5,14 +5,13 @@ import pytest
 import torch
 
 from condgen_helpers import CondgenError
-from condgen_helpers.checkpoints import load_checkpoint, save_checkpoint
 from condgen_helpers.cli import main
-from condgen_helpers.conditioning import LabelEmbedding, LabelProjection
 from condgen_helpers.data import load_dataset
 from condgen_helpers.evaluation import evaluate_model
-from condgen_helpers.gan import ConditionalGAN, Discriminator, ProjectionDiscriminator
 from condgen_helpers.models import build_model
-from condgen_helpers.training import fit
+from condgen_helpers.models.gan import ConditionalGAN, Discriminator, ProjectionDiscriminator
+from condgen_helpers.nn.conditioning import LabelEmbedding, LabelProjection
+from condgen_helpers.training import fit, load_checkpoint, save_checkpoint
 
 SHAPE = (1, 8, 8)
 
@@ -52,8 +51,10 @@ def test_registry_names_select_the_discriminator():
     proj = build_model("cgan-proj", SHAPE)
     assert isinstance(proj.D, ProjectionDiscriminator) and proj.name == "cgan-proj"
     assert isinstance(build_model("cgan", SHAPE, discriminator="projection").D, ProjectionDiscriminator)
-    with pytest.raises(CondgenError, match="unknown discriminator 'hinge': use one of concat, projection"):
+    with pytest.raises(CondgenError, match="discriminator='hinge' is not a choice: .*'concat', 'projection'"):
         build_model("cgan", SHAPE, discriminator="hinge")
+    with pytest.raises(CondgenError, match="did you mean 'projection'"):
+        build_model("cgan", SHAPE, discriminator="projektion")
 
 
 @pytest.mark.parametrize("name", ["cgan", "cgan-proj"])

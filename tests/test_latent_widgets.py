@@ -5,19 +5,19 @@ import torch
 
 from condgen_helpers.data import load_dataset
 from condgen_helpers.errors import CondgenError
-from condgen_helpers.latent_widgets import (
+from condgen_helpers.models.vae import CVAE, VAE
+from condgen_helpers.notebook.latent_widgets import (
     LatentExplorer,
     decode_style,
     encode_style,
     every_label,
-    interpolate,
+    interpolate_codes,
     latent_directions,
-    render_explorer,
+    render_latent_explorer,
     standardise,
     unstandardise,
 )
 from condgen_helpers.training import fit
-from condgen_helpers.vae import CVAE, VAE
 
 SMALL = {"hidden": (32, 32), "z_dim": 4}
 
@@ -61,12 +61,12 @@ def test_every_label_keeps_the_code_and_changes_the_label(cvae, test_split):
 
 def test_interpolation_ends_and_midpoint():
     a, b = torch.zeros(4), torch.ones(4)
-    path = interpolate(a, b, steps=5)
+    path = interpolate_codes(a, b, steps=5)
     assert path.shape == (5, 4)
     assert torch.equal(path[0], a) and torch.equal(path[-1], b)
     assert torch.allclose(path[2], torch.full((4,), 0.5))
     with pytest.raises(CondgenError, match="at least 2"):
-        interpolate(a, b, steps=1)
+        interpolate_codes(a, b, steps=1)
 
 
 def test_latent_directions_are_orthonormal_and_sorted(cvae, test_split):
@@ -78,15 +78,15 @@ def test_latent_directions_are_orthonormal_and_sorted(cvae, test_split):
 
 def test_render_explorer_responds_to_label_and_shift(cvae):
     eps, dirs = torch.zeros(4), torch.eye(4)[:2]
-    base = render_explorer(cvae, eps, 2, [0.0, 0.0], dirs)
+    base = render_latent_explorer(cvae, eps, 2, [0.0, 0.0], dirs)
     assert base.shape == (11, 1, 8, 8)
     assert torch.allclose(base[0], base[1 + 2])                   # the chosen label is also in the row
-    assert not torch.allclose(base[0], render_explorer(cvae, eps, 5, [0.0, 0.0], dirs)[0])
-    assert not torch.allclose(base, render_explorer(cvae, eps, 2, [2.0, 0.0], dirs))
+    assert not torch.allclose(base[0], render_latent_explorer(cvae, eps, 5, [0.0, 0.0], dirs)[0])
+    assert not torch.allclose(base, render_latent_explorer(cvae, eps, 2, [2.0, 0.0], dirs))
     with pytest.raises(CondgenError, match="one per direction"):
-        render_explorer(cvae, eps, 2, [1.0], dirs)
+        render_latent_explorer(cvae, eps, 2, [1.0], dirs)
     with pytest.raises(CondgenError, match="give a label"):
-        render_explorer(cvae, eps, None, [0.0, 0.0], dirs)
+        render_latent_explorer(cvae, eps, None, [0.0, 0.0], dirs)
 
 
 def test_explorer_widget_updates_headlessly(cvae, test_split):

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 
 from condgen_helpers import CondgenError
-from condgen_helpers import leaderboard as lb
-from condgen_helpers.leaderboard import (
+from condgen_helpers.experiments import leaderboard as lb
+from condgen_helpers.experiments.leaderboard import (
     END,
     START,
     compare_with_floor,
@@ -69,7 +69,7 @@ def test_unknown_model_and_no_seeds_are_refused_before_training():
 
 
 def test_run_trains_every_seed_and_measures_the_floor(monkeypatch):
-    import condgen_helpers.benchmark as bench
+    import condgen_helpers.experiments.pipeline as bench
 
     calls = []
 
@@ -113,7 +113,7 @@ def test_retraining_one_stored_seed_lands_in_its_band():
     figures land inside the stored band: mean +- (3 sd + a small tolerance) over the seeds."""
     import torch
 
-    from condgen_helpers.benchmark import train_and_evaluate
+    from condgen_helpers.experiments.pipeline import train_and_evaluate
 
     result = lb.load()
     stored = [r for r in result["runs"] if r["model"] == "gan"]
@@ -130,7 +130,7 @@ def test_retraining_one_stored_seed_lands_in_its_band():
 def test_the_stored_leaderboard_was_made_by_todays_code():
     """Every stored model's rows carry a fingerprint of the code and settings that made them; a model
     whose code changed since must be rebuilt before a notebook or the README quotes it."""
-    from condgen_helpers.provenance import stale
+    from condgen_helpers.experiments.provenance import stale
 
     old = stale(lb.load())
     assert not old, ("notebooks/results/leaderboard.json is older than the code: "
@@ -143,7 +143,7 @@ def test_the_stored_leaderboard_was_made_by_todays_code():
 def test_a_code_change_makes_stored_results_stale(monkeypatch):
     """The freshness test can fail: change what one module runs and its models' rows go stale, naming
     the module; a docstring or comment change does not count."""
-    from condgen_helpers import provenance
+    from condgen_helpers.experiments import provenance
 
     stored = {"dataset": "digits", "runs": [{"model": "cgan"}, {"model": "cfm (best g)"}],
               "provenance": {m: provenance.fingerprint(m) for m in ("cgan", "cfm")}}

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from condgen_helpers import losses
+from condgen_helpers.nn import losses
 
 
 def test_discriminator_loss_hand_values():

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
-from condgen_helpers import losses
 from condgen_helpers.errors import CondgenError
-from condgen_helpers.vae import LinearGaussian, elbo_gradient_samples
+from condgen_helpers.models.vae import LinearGaussian, elbo_gradient_samples
+from condgen_helpers.nn import losses
 
 
 def _model(orthogonal: bool = False, seed: int = 0) -> LinearGaussian:

@@ -3,8 +3,8 @@ trains afresh; a loaded model samples exactly as the freshly trained one did."""
 
 import torch
 
-from condgen_helpers import runs
 from condgen_helpers.data import load_dataset
+from condgen_helpers.experiments import runs
 
 
 def _small():

@@ -27,7 +27,7 @@ def _write_mnist_idx(root, n_train=60_000, n_test=10_000, seed=0):
 
 @pytest.mark.slow
 def test_mnist_sized_evaluation_fits_in_4_gb(tmp_path):
-    from condgen_helpers.evaluation import _classifier_for, classifier_file
+    from condgen_helpers.evaluation.classifier import _classifier_for, classifier_file
 
     _write_mnist_idx(tmp_path)
     # an untrained classifier in the cache: this test measures the evaluation, not its training

@@ -5,13 +5,14 @@ import math
 import pytest
 import torch
 
-from condgen_helpers.benchmark import TARGETS
-from condgen_helpers.checkpoints import load_checkpoint, save_checkpoint
 from condgen_helpers.data import load_dataset
 from condgen_helpers.errors import CondgenError
+from condgen_helpers.evaluation import likelihood_figures
+from condgen_helpers.experiments.benchmark import TARGETS
 from condgen_helpers.models import MODELS, build_model
-from condgen_helpers.training import fit
-from condgen_helpers.vae import CVAE, VAE, BernoulliPixels, CategoricalPixels
+from condgen_helpers.models.vae import CVAE, VAE
+from condgen_helpers.nn.likelihoods import BernoulliPixels, CategoricalPixels
+from condgen_helpers.training import fit, load_checkpoint, save_checkpoint
 
 SMALL = {"hidden": (32, 32), "z_dim": 4, "iw_samples": 20}
 
@@ -22,7 +23,7 @@ def digits():
 
 
 def test_registry_and_targets():
-    assert MODELS["vae"] == "condgen_helpers.vae:VAE" and MODELS["cvae"] == "condgen_helpers.vae:CVAE"
+    assert MODELS["vae"] == "condgen_helpers.models.vae:VAE" and MODELS["cvae"] == "condgen_helpers.models.vae:CVAE"
     assert isinstance(build_model("cvae", (1, 8, 8), **SMALL), CVAE)
     assert {f for f, _, _ in TARGETS["cvae"]} >= {"test_nll_x_given_y_nats", "decoder_means.conditional_accuracy",
                                                  "train_seconds"}
@@ -106,13 +107,13 @@ def test_bernoulli_is_picked_for_mnist_sized_images():
     assert (m.bounds(x, k=5)["iw"] < 0).all()
 
 
-def test_bounds_and_extra_metrics_bookkeeping(digits):
+def test_bounds_and_likelihood_figures_bookkeeping(digits):
     m = CVAE((1, 8, 8), 10, **SMALL)
     g = torch.Generator().manual_seed(0)
     b = m.bounds(digits.images[:40], digits.labels[:40], k=50, generator=g)
     assert b["elbo"].shape == b["iw"].shape == (40,)
     assert b["iw"].mean() > b["elbo"].mean()        # the importance-weighted bound is the tighter one
-    figures = m.extra_metrics("digits")
+    figures = likelihood_figures(m, "digits")
     assert figures["test_iw_nll_nats"] < figures["test_nelbo_nats"]
     assert figures["test_bits_per_dim"] == pytest.approx(figures["test_iw_nll_nats"] / (64 * math.log(2)), abs=1e-3)
 

@@ -5,7 +5,7 @@ import torch
 
 from condgen_helpers import CondgenError
 from condgen_helpers.models import build_model
-from condgen_helpers.widgets import (
+from condgen_helpers.notebook.widgets import (
     conditional_explorer,
     explorer_noise,
     images_to_png,
@@ -38,7 +38,7 @@ def test_explorer_noise_walks_a_straight_line():
 def test_render_shows_the_digit_the_path_and_every_label(cgan):
     images = render_explorer(cgan, digit=7, seed=3, steps=STEPS)
     assert images.shape == (1 + STEPS + 10, 1, 8, 8)
-    z = explorer_noise(cgan.config["z_dim"], 3)
+    z = explorer_noise(cgan.config.z_dim, 3)
     assert torch.allclose(images[0], _g(cgan, z, [7])[0])
     assert all(torch.equal(images[1 + i], images[0]) for i in range(STEPS))  # no second seed: no walk
     every_label = _g(cgan, z.expand(10, -1), list(range(10)))
@@ -48,7 +48,7 @@ def test_render_shows_the_digit_the_path_and_every_label(cgan):
 
 def test_render_walks_from_one_noise_to_the_other(cgan):
     images = render_explorer(cgan, digit=2, seed=3, seed_b=9, mix=1.0, steps=STEPS)
-    z_dim = cgan.config["z_dim"]
+    z_dim = cgan.config.z_dim
     start, end = _g(cgan, explorer_noise(z_dim, 3), [2]), _g(cgan, explorer_noise(z_dim, 9), [2])
     assert torch.allclose(images[1], start[0]) and torch.allclose(images[STEPS], end[0], atol=1e-6)
     assert torch.allclose(images[0], end[0], atol=1e-6)  # mix = 1: the current image is the far end

@@ -3,7 +3,7 @@ nbval, and count hangs (a cell that exceeds the per-cell limit), failures and cl
 
     .venv/bin/python tools/stress.py --rounds 3 [--notebooks 01 05] [--cell-timeout 300]
 
-Each round runs the chosen notebooks once through ``condgen_helpers.course run`` (two at a time)
+Each round runs the chosen notebooks once through ``python -m tools.delivery run`` (two at a time)
 and once through ``pytest --nbval-lax``. The table at the end gives the count of each outcome and the
 versions of the kernel stack; the exit status is 1 when any execution hung or failed.
 """
@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     for r in range(args.rounds):
         with tempfile.TemporaryDirectory() as out:
             start = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-m", "condgen_helpers.course", "run", "--out", out,
+            proc = subprocess.run([sys.executable, "-m", "tools.delivery", "run", "--out", out,
                                    "--cell-timeout", str(args.cell_timeout), *args.notebooks],
                                   cwd=ROOT, env=env, capture_output=True, text=True)
         hung = proc.stderr.count("no reply for")

@@ -1,0 +1,151 @@
+"""Interactive explorers for the notebooks: a pure function computes what to show, a builder wires
+ipywidgets to it. The pure functions are what the tests call, so the logic is checked without a
+browser; the builders only connect sliders to them.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+
+from ..errors import CondgenError
+from ..nn.layers import eval_mode
+
+# --- conditional GAN explorer (notebook 02) -------------------------------------------------------
+
+
+def explorer_noise(z_dim: int, seed: int, seed_b: int | None = None, mix: float = 0.0) -> torch.Tensor:
+    """One noise vector (1, z_dim): the one drawn with ``seed``, or, given ``seed_b``, the point a
+    fraction ``mix`` of the way from it to the one drawn with ``seed_b`` along a straight line."""
+    if not 0.0 <= mix <= 1.0:
+        raise CondgenError(f"mix must lie in [0, 1] (0 = first noise, 1 = second), got {mix}")
+    z = torch.randn(1, z_dim, generator=torch.Generator().manual_seed(seed))
+    if seed_b is None:
+        return z
+    z_b = torch.randn(1, z_dim, generator=torch.Generator().manual_seed(seed_b))
+    return (1 - mix) * z + mix * z_b
+
+
+@torch.no_grad()
+def render_explorer(model, digit: int, seed: int, seed_b: int | None = None, mix: float = 0.0,
+                    steps: int = 8) -> torch.Tensor:
+    """What the explorer shows, as images (1 + steps + n_classes, C, H, W) in [0, 1]:
+
+    - the digit asked for, from the chosen noise (the first image);
+    - a path of ``steps`` images from the noise of ``seed`` to that of ``seed_b``, all of ``digit``
+      (the same image repeated when there is no ``seed_b``);
+    - the chosen noise under every label 0..K-1: the label picks the class, the noise the style.
+    """
+    if not getattr(model, "conditional", False):
+        raise CondgenError(f"model {model.name!r} is unconditional: the explorer needs a conditional "
+                           "model such as cgan or acgan")
+    if steps < 2:
+        raise CondgenError(f"steps must be at least 2 (the two ends of the path), got {steps}")
+    z_dim, k = model.config.z_dim, model.n_classes
+    # labels are checked before any image is made, so a bad digit gives one clear error
+    labels = model.sample_labels(1, torch.tensor([digit]))
+    z_now = explorer_noise(z_dim, seed, seed_b, mix)
+    path = torch.cat([explorer_noise(z_dim, seed, seed_b, t) for t in torch.linspace(0, 1, steps).tolist()])
+    z = torch.cat([z_now, path, z_now.expand(k, -1)])
+    y = torch.cat([labels.cpu().expand(1 + steps), torch.arange(k)])
+    return _generate(model, z, y)
+
+
+def _generate(model, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """G(z, y) in eval mode (batch norm uses its running statistics, so one image is well defined)."""
+    with eval_mode(model.G):
+        return model.generate(z.to(model.device), y.to(model.device)).cpu()
+
+
+def images_to_png(images: torch.Tensor, nrow: int, scale: int = 8) -> bytes:
+    """Tile images (N, 1, H, W) in [0, 1] into a PNG (dark ink on white), each pixel ``scale`` wide."""
+    from PIL import Image
+
+    from .plots import grid_image
+
+    arr = grid_image(images, nrow=nrow)
+    arr = np.kron(1.0 - arr, np.ones((scale, scale)))
+    buf = io.BytesIO()
+    Image.fromarray((arr * 255).round().astype(np.uint8), mode="L").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def conditional_explorer(model, steps: int = 8, max_seed: int = 99):
+    """Sliders for digit and noise seed, an optional second seed to walk towards, and the images.
+
+    Returns the ipywidgets box; ``box.images`` holds the tensor last shown (what the tests read).
+    """
+    import ipywidgets as w
+
+    k = model.n_classes
+    digit = w.IntSlider(value=0, min=0, max=k - 1, description="digit")
+    seed = w.IntSlider(value=0, min=0, max=max_seed, description="noise seed")
+    walk = w.Checkbox(value=False, description="walk to a second noise")
+    seed_b = w.IntSlider(value=1, min=0, max=max_seed, description="second seed")
+    mix = w.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="position")
+    picture = w.Image(format="png")
+    caption = w.HTML()
+    box = w.VBox([w.HBox([digit, seed]), w.HBox([walk, seed_b, mix]), picture, caption])
+
+    def update(_=None) -> None:
+        second = seed_b.value if walk.value else None
+        images = render_explorer(model, digit.value, seed.value, second, mix.value, steps)
+        box.images = images
+        # one row: the current image | the path | every label with the current noise
+        picture.value = images_to_png(images, nrow=len(images))
+        caption.value = (f"digit {digit.value} from noise seed {seed.value}"
+                         + (f", {mix.value:.0%} of the way to seed {second}" if second is not None else "")
+                         + f" | path of {steps} | same noise, labels 0..{k - 1}")
+
+    for control in (digit, seed, walk, seed_b, mix):
+        control.observe(update, names="value")
+    update()
+    return box
+
+
+# --- guidance explorer (notebook 07) ---------------------------------------------------------------
+
+@torch.no_grad()
+def render_guidance(model, label: int, guidance: float, n: int = 8, seed: int = 0,
+                    steps: int | None = None) -> torch.Tensor:
+    """What the guidance explorer shows, as images (2 n, C, H, W) in [0, 1]: ``n`` samples of
+    ``label`` at g = 1 (the plain conditional model), then the same ``n`` noises at ``guidance``,
+    so each column shows what guidance changes for one noise."""
+    if not getattr(model, "guided", False):
+        raise CondgenError(f"model {model.name!r} has no guidance scale: the explorer needs a guided "
+                           "model such as cfm")
+    if n < 1:
+        raise CondgenError(f"n must be at least 1, got {n}")
+    labels = model.sample_labels(n, torch.tensor(label))
+    rows = [model.sample(n, labels=labels, generator=torch.Generator().manual_seed(seed), guidance=g,
+                         steps=steps) for g in (1.0, guidance)]
+    return torch.cat(rows)
+
+
+def guidance_explorer(model, n: int = 8, max_guidance: float = 4.0, max_seed: int = 99):
+    """Sliders for the guidance scale g, the class and the noise seed; two rows of images (g = 1
+    above, the chosen g below). Returns the ipywidgets box; ``box.images`` holds the last tensor."""
+    import ipywidgets as w
+
+    scale = w.FloatSlider(value=2.0, min=0.0, max=max_guidance, step=0.25, description="guidance g",
+                          continuous_update=False)
+    label = w.IntSlider(value=0, min=0, max=model.n_classes - 1, description="class", continuous_update=False)
+    seed = w.IntSlider(value=0, min=0, max=max_seed, description="noise seed", continuous_update=False)
+    picture = w.Image(format="png")
+    caption = w.HTML()
+    box = w.VBox([w.HBox([scale, label, seed]), picture, caption])
+
+    def update(_=None) -> None:
+        images = render_guidance(model, label.value, scale.value, n, seed.value)
+        box.images = images
+        picture.value = images_to_png(images, nrow=n)
+        caption.value = (f"class {label.value}: top row g = 1 (plain conditional), bottom row "
+                         f"g = {scale.value:g} (w = g - 1 = {scale.value - 1:g} in Ho and Salimans' notation), "
+                         f"same noise in each column")
+
+    for control in (scale, label, seed):
+        control.observe(update, names="value")
+    update()
+    return box

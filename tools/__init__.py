@@ -1,0 +1,1 @@
+"""Repository tools (not part of the installed ``condgen_helpers`` package)."""

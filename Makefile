@@ -45,7 +45,7 @@ test-slow: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest -m slow --durations=10 -n 2 tests
 
 benchmark: $(STAMP)
-	$(PY) -m condgen_helpers.benchmark
+	$(PY) -m condgen_helpers benchmark
 
 leaderboard: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m condgen_helpers leaderboard --seeds 0,1,2 --save notebooks/results/leaderboard.json --out build/leaderboard.md --readme README.md
@@ -63,7 +63,7 @@ site: $(STAMP)
 	$(PY) -m tools.delivery site --out build/site
 
 lint: $(STAMP)
-	$(PY) -m ruff check condgen_helpers tests
+	$(PY) -m ruff check condgen_helpers tests tools
 
 clean:
 	rm -rf build

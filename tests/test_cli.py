@@ -38,6 +38,29 @@ def test_evaluate_prints_json(gan_run, capsys):
     assert figures["model"] == "gan" and figures["n"] == 447
 
 
+TRAINING_ONLY = {"epochs", "device", "train_seconds", "steps", "final_losses"}
+
+
+@pytest.mark.parametrize("model, figures", [
+    # 30 s (importance-weighted bounds with K = 1000 over the test split): `make test-slow`
+    pytest.param("cvae", {"test_nll_x_given_y_nats", "test_bits_per_dim", "bayes_accuracy", "decoder_means"},
+                 marks=pytest.mark.slow),
+    ("cfm", {"best_guidance", "guidance_sweep"}),
+])
+def test_evaluate_prints_the_figures_train_wrote(model, figures, tmp_path, capsys):
+    """`condgen evaluate RUN` runs the same pipeline step as `condgen train`: the same figures,
+    the same values (the samples are drawn from the training seed)."""
+    run = tmp_path / model
+    assert main(["train", model, "--out", str(run), "--epochs", "1", "--seed", "2", "--quiet"]) == 0
+    written = json.loads((run / "metrics.json").read_text())
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert figures <= set(printed), f"evaluate left out {figures - set(printed)}"
+    assert set(printed) == set(written) - TRAINING_ONLY
+    assert printed == {k: v for k, v in written.items() if k not in TRAINING_ONLY}
+
+
 @pytest.mark.parametrize("argv,needle", [
     (["train", "vqgan", "--out", "X"], "unknown model 'vqgan'"),
     (["train", "gan", "--out", "X", "--dataset", "svhn"], "unknown dataset 'svhn'"),

@@ -11,17 +11,15 @@ metadata keeps it. The stored notebooks are never changed: the metadata is set o
 
 from __future__ import annotations
 
-import argparse
 import base64
 import copy
 import html
 import struct
-import sys
 from pathlib import Path
 
 from condgen_helpers.errors import CondgenError
 
-from . import webassets
+from . import build_main, webassets
 from .course import notebooks
 from .student import CHECK, SOLUTION, tags
 
@@ -148,16 +146,7 @@ def write_slides(out: Path, selected: list[str] | None = None) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tools.delivery slides", description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=Path("build/slides"))
-    p.add_argument("only", nargs="*", help="notebook prefixes, e.g. 01 02 (default: all)")
-    args = p.parse_args(argv)
-    try:
-        write_slides(args.out, args.only)
-    except CondgenError as exc:
-        print(f"slides: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return build_main("slides", __doc__, "build/slides", write_slides, argv)
 
 
 if __name__ == "__main__":

@@ -12,16 +12,15 @@ before answering prints a hint instead of a traceback. Every other cell is kept 
 
 from __future__ import annotations
 
-import argparse
 import ast
 import copy
-import sys
 import textwrap
 from pathlib import Path
 
 from condgen_helpers.errors import CondgenError
 from condgen_helpers.notebook import checking  # noqa: F401  (what CHECK_IMPORT imports; see there)
 
+from . import build_main
 from .cellflow import cell_names
 from .course import notebooks
 
@@ -155,16 +154,7 @@ def write_student_editions(out: Path, selected: list[str] | None = None) -> list
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tools.delivery student", description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=Path("build/student"))
-    p.add_argument("only", nargs="*", help="notebook prefixes, e.g. 01 02 (default: all)")
-    args = p.parse_args(argv)
-    try:
-        write_student_editions(args.out, args.only)
-    except CondgenError as exc:
-        print(f"student: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return build_main("student", __doc__, "build/student", write_student_editions, argv)
 
 
 if __name__ == "__main__":

@@ -10,16 +10,14 @@ so the folder can be opened from disk or served as it is, with no internet.
 
 from __future__ import annotations
 
-import argparse
 import html
 import re
 import shutil
-import sys
 from pathlib import Path
 
 from condgen_helpers.errors import CondgenError
 
-from . import webassets
+from . import build_main, webassets
 from .course import NOTEBOOK_DIR, notebooks
 from .slides import title
 from .student import student_edition
@@ -147,17 +145,7 @@ def write_site(out: Path, selected: list[str] | None = None) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tools.delivery site", description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=Path("build/site"))
-    p.add_argument("only", nargs="*", help="notebook prefixes, e.g. 01 02 (default: all)")
-    args = p.parse_args(argv)
-    try:
-        write_site(args.out, args.only)
-    except CondgenError as exc:
-        print(f"site: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"open {args.out / 'index.html'} in a browser")
-    return 0
+    return build_main("site", __doc__, "build/site", write_site, argv, done='open {out}/index.html in a browser')
 
 
 if __name__ == "__main__":

@@ -71,7 +71,7 @@ def train_classifier(data: str | Splits = "digits", epochs: int | None = None, s
     stay unseen); return it and its accuracy on the floor (test) split.
 
     The shipped digits weights come from ``train_classifier("digits")`` (60 epochs, about 30 s on
-    2 CPU cores): ``python -m condgen_helpers.evaluation`` retrains and saves them. MNIST-sized
+    2 CPU cores): ``python -m condgen_helpers.evaluation.classifier`` retrains and saves them. MNIST-sized
     data gets ``CLASSIFIER_STEPS_28`` optimiser steps with the pooled network.
     """
     from tqdm.auto import tqdm

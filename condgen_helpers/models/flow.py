@@ -220,7 +220,7 @@ class ConditionalFlowMatching(Recipe):
     Config = FlowConfig
     figures = ("guidance",)
     # 7,000 steps on the 1000 training digits (1500 epochs at lr 2e-3 scored the same within a seed's
-    # noise and took 1.5 times as long; measured by `python -m condgen_helpers.benchmark cfm`)
+    # noise and took 1.5 times as long; measured by `condgen benchmark cfm`)
     default_epochs = 1000
     batch_size = 128
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import CondgenError
+from ..nn.layers import reparameterise
 
 
 def _label(model, label: int | None, n: int) -> torch.Tensor | None:
@@ -32,7 +33,7 @@ def standardise(model, z: torch.Tensor, labels: torch.Tensor | None = None) -> t
 def unstandardise(model, eps: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
     """eps (N, z_dim) -> codes z = mu_y + sigma_y * eps under the model's prior."""
     mu, logvar = model.prior_params(labels, len(eps))
-    return mu + (0.5 * logvar).exp() * eps.to(mu.device)
+    return reparameterise(mu, logvar, eps.to(mu.device))
 
 
 @torch.no_grad()

@@ -8,7 +8,7 @@ Each kernel uses one thread, so two notebooks run side by side on two cores. Eve
 limit (``--cell-timeout``, default 300 s, or ``$CONDGEN_CELL_TIMEOUT``): a kernel that stops
 answering fails its notebook in one line that names the notebook, the cell and what it was running,
 instead of waiting for ever. A failed ``check()`` fails the notebook here (``CONDGEN_STRICT_CHECKS``).
-Each run starts from an empty run store (:mod:`condgen_helpers.runs`): a model two notebooks train
+Each run starts from an empty run store (:mod:`condgen_helpers.experiments.runs`): a model two notebooks train
 the same way is trained once per run and loaded by the other notebook.
 The exit status is 0 only when notebooks were found and every one of them ran to the end.
 """

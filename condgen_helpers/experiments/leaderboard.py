@@ -19,7 +19,7 @@ from ..errors import CondgenError
 from ..files import write_text
 
 # the order of the course; names missing from the registry are skipped
-COURSE_MODELS = ("gan", "cgan", "cgan-proj", "acgan", "vae", "cvae", "cvae-attr", "cfm")
+COURSE_MODELS = ("gan", "cgan", "cgan-proj", "acgan", "tacgan", "vae", "cvae", "cvae-attr", "cfm")
 SEEDS = (0, 1, 2)
 RESULTS = Path("notebooks") / "results" / "leaderboard.json"
 

@@ -18,6 +18,7 @@ MODELS: dict[str, str] = {
     "cgan": "condgen_helpers.models.gan:ConditionalGAN",
     "cgan-proj": "condgen_helpers.models.gan:ProjectionCGAN",
     "acgan": "condgen_helpers.models.gan:ACGAN",
+    "tacgan": "condgen_helpers.models.gan:TACGAN",
     "vae": "condgen_helpers.models.vae:VAE",
     "cvae": "condgen_helpers.models.vae:CVAE",
     "cvae-attr": "condgen_helpers.models.attribute:AttributeCVAE",

@@ -331,6 +331,65 @@ class ACGAN(ConditionalGAN):
         return (pred == torch.as_tensor(labels).cpu()).float().mean().item()
 
 
+class TACGAN(ACGAN):
+    """TAC-GAN (Gong et al. 2019): AC-GAN with a *twin* classifier that learns the class of generated
+    images only, p_g(c | x), and a generator that is also pushed to make that twin unsure.
+
+    AC-GAN's class term for G is E_{p_g}[-log p(c | x)] = E KL(p_g(c|x) || p(c|x)) + H_g(C | X)
+    (Shu's decomposition, notebook 03): besides matching the data's posterior it rewards samples whose
+    class is obvious. The twin's term E_{p_g}[-log p_g(c | x)] = H_g(C | X) is subtracted, which leaves
+    the KL term. D's class head here learns from real images only, so it estimates p(c | x) of the data.
+    """
+
+    name = "tacgan"
+
+    def build(self) -> None:
+        super().build()
+        c = self.config
+        if is_28x28(self.image_shape):
+            body, width = ConvFeatures(self.image_shape, 256, dropout=c.d_dropout), 256
+        else:
+            body, width = feature_layers(math.prod(self.image_shape), c.d_hidden, c.d_dropout), c.d_hidden[-1]
+        self.twin = nn.Sequential(nn.Flatten(), body, nn.Linear(width, self.n_classes))
+        self.opt_twin = torch.optim.Adam(self.twin.parameters(), lr=c.lr, betas=c.betas)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {**super().modules(), "twin": self.twin}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {**super().optimizers(), "twin": self.opt_twin}
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        x, y = x.to(self.device), y.to(self.device)
+        n = len(x)
+        y_fake = self.sample_labels(n, None)
+        fake = self.generate(self.noise(n, self.config.z_dim), y_fake)
+        # 1) discriminator: real vs generated, and the class of *real* images (p(c | x) of the data)
+        real_src, real_cls = self.D(x)
+        fake_src, _ = self.D(fake.detach())
+        l_s = losses.source_log_likelihood(real_src, fake_src)
+        l_c = losses.class_log_likelihood(real_cls, y)
+        loss_D = -(l_s + l_c)
+        self.opt_D.zero_grad(set_to_none=True)
+        loss_D.backward()
+        self.opt_D.step()
+        # 2) twin classifier: the class of *generated* images (p_g(c | x))
+        loss_twin = -losses.class_log_likelihood(self.twin(fake.detach()), y_fake)
+        self.opt_twin.zero_grad(set_to_none=True)
+        loss_twin.backward()
+        self.opt_twin.step()
+        # 3) generator: AC-GAN's loss, minus the twin's class term (which cancels the entropy bonus)
+        src, cls = self.D(fake)
+        loss_G = losses.acgan_generator_loss(src, cls, y_fake, self.config.g_loss) \
+            + losses.class_log_likelihood(self.twin(fake), y_fake)
+        self.opt_G.zero_grad(set_to_none=True)
+        loss_G.backward()
+        self.opt_G.step()
+        return {"loss_D": loss_D.item(), "loss_G": loss_G.item(), "loss_twin": loss_twin.item(),
+                "L_S": l_s.item(), "D_real": torch.sigmoid(real_src).mean().item(),
+                "D_fake": torch.sigmoid(fake_src).mean().item()}
+
+
 # --- networks for 28x28 images (MNIST, Fashion-MNIST) ---------------------------------------------
 # On 8x8 digits the MLPs above train in seconds; on 28x28 images small convolutional networks in the
 # style of DCGAN (Radford, Metz and Chintala 2016: strided convolutions, batch norm in G, LeakyReLU

@@ -101,3 +101,35 @@ def test_short_training_teaches_the_class_head_and_the_generator():
     fit(model, data, epochs=30, seed=0, progress=False)
     assert model.auxiliary_accuracy(val.images, val.labels) > 0.8
     assert evaluate_model(model)["conditional_accuracy"] > 0.7
+
+
+def test_tacgan_adds_a_twin_classifier_with_its_own_optimiser_and_its_term_in_the_generator_loss():
+    """TAC-GAN = AC-GAN's networks plus a twin classifier of generated images (checkpointed with them)."""
+    torch.manual_seed(0)
+    model = build_model("tacgan", (2,), 2, output="identity", z_dim=4, g_hidden=(16,), d_hidden=(16,), embed_dim=2)
+    assert set(model.modules()) == {"G", "D", "twin"} and set(model.optimizers()) == {"G", "D", "twin"}
+    x, y = torch.randn(64, 2), torch.randint(2, (64,))
+    out = model.train_step(x, y)
+    assert {"loss_D", "loss_G", "loss_twin"} <= set(out) and all(math.isfinite(v) for v in out.values())
+    # the generator's loss is AC-GAN's minus the twin's class term (which adds its cross-entropy back)
+    fake_labels = torch.randint(2, (64,))
+    fake = model.generate(model.noise(64, 4), fake_labels)
+    src, cls = model.D(fake)
+    twin = model.twin(fake)
+    want = losses.acgan_generator_loss(src, cls, fake_labels) + losses.class_log_likelihood(twin, fake_labels)
+    assert torch.isfinite(want)
+
+
+def test_tacgan_twin_learns_the_class_of_generated_points():
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(2, (2000,), generator=g)
+    x = torch.tensor([[-2.0, 0.0], [2.0, 0.0]])[y] + 0.5 * torch.randn(2000, 2, generator=g)
+    model = build_model("tacgan", (2,), 2, output="identity", z_dim=4, g_hidden=(32, 32), d_hidden=(32, 32),
+                        embed_dim=2, d_dropout=0.0, lr=2e-3)
+    history = fit(model, (x, y), epochs=15, batch_size=128, progress=False)
+    twin = history["loss_twin"]
+    assert sum(twin[-10:]) / 10 < 0.5 * sum(twin[:10]) / 10, "the twin should learn the generated classes"
+    labels = torch.arange(2).repeat_interleave(200)
+    points = model.sample(400, labels=labels, generator=torch.Generator().manual_seed(1))
+    assert ((points[:, 0] > 0).long() == labels).float().mean() > 0.9, "G should follow the label"

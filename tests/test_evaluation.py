@@ -205,6 +205,19 @@ def test_ring_metrics_on_constructed_points():
     assert real["modes_covered"] == 8 and real["high_quality"] > 0.98
 
 
+def test_ring_mode_entropy_counts_modes_in_bits_sharp_or_not():
+    centres = ring_centres()
+    assert ring_metrics(centres.repeat(10, 1))["mode_entropy"] == pytest.approx(3.0)
+    assert ring_metrics(centres[:4].repeat(10, 1))["mode_entropy"] == pytest.approx(2.0)
+    # everything near one mode is 0 bits even when no point is close enough to count as sharp
+    blurred = centres[:1] * 1.3 + 0.01 * torch.randn(100, 2, generator=torch.Generator().manual_seed(0))
+    m = ring_metrics(blurred)
+    assert m["mode_entropy"] == 0.0 and m["high_quality"] == 0.0
+    # a 3:1 split of two modes: -(3/4 log2 3/4 + 1/4 log2 1/4), by hand 0.811278
+    split = torch.cat([centres[:1].repeat(30, 1), centres[1:2].repeat(10, 1)])
+    assert ring_metrics(split)["mode_entropy"] == pytest.approx(0.811278, abs=1e-6)
+
+
 def test_precision_recall_on_constructed_sets():
     from condgen_helpers.evaluation import precision_recall
 

@@ -152,13 +152,20 @@ def memorisation(images: torch.Tensor, train_images: torch.Tensor, reference_ima
 def ring_metrics(points: torch.Tensor, n_modes: int = 8, radius: float = 2.0, std: float = 0.05) -> dict:
     """A point is *high quality* if it lies within 3 std of its nearest mode's centre; a mode is
     *covered* if it holds at least a fifth of its fair share (1/n_modes) of all points as
-    high-quality points."""
+    high-quality points.
+
+    ``mode_entropy`` (bits) reads every point, sharp or not, as a vote for its nearest mode: log2 k
+    when the points split evenly over k modes, so 3 for all 8 modes and 0 when everything sits by one
+    mode (mode collapse), however far off the ring the points lie."""
     centres = ring_centres(n_modes, radius)
     d = torch.cdist(points.float(), centres)
     dist, nearest = d.min(1)
     good = dist < 3 * std
     counts = torch.bincount(nearest[good], minlength=n_modes).double()
     shares = counts / max(1, len(points))
+    votes = torch.bincount(nearest, minlength=n_modes).double() / max(1, len(points))
+    votes = votes[votes > 0]
     return {"high_quality": good.double().mean().item(),
             "modes_covered": int((shares >= 0.2 / n_modes).sum()),
-            "mode_shares": shares.tolist()}
+            "mode_shares": shares.tolist(),
+            "mode_entropy": float(-(votes * votes.log2()).sum()) + 0.0}

@@ -41,17 +41,26 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """D(x[, y]) -> one logit per image (N,); the condition, if any, is concatenated to the pixels."""
+    """D(x[, y]) -> one logit per image (N,); the condition, if any, is concatenated to the pixels.
+
+    With ``pack`` = m > 1 (PacGAN, Lin et al. 2018) D judges m images at once: consecutive groups of
+    m are concatenated into one input and get one logit, (N // m,). A generator that repeats itself
+    is then easy to spot, because m samples from one mode rarely look like m real samples.
+    """
 
     def __init__(self, image_shape: tuple[int, int, int], hidden=(256, 128),
-                 cond: nn.Module | None = None, dropout: float = 0.0):
+                 cond: nn.Module | None = None, dropout: float = 0.0, pack: int = 1):
         super().__init__()
-        self.cond = cond
+        if pack > 1 and cond is not None:
+            raise CondgenError("pack > 1 is for the unconditional discriminator; use pack=1 with a label")
+        self.cond, self.pack = cond, pack
         extra = cond.out_dim if cond is not None else 0
-        self.net = mlp([math.prod(image_shape) + extra, *hidden, 1], dropout=dropout)
+        self.net = mlp([pack * math.prod(image_shape) + extra, *hidden, 1], dropout=dropout)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = x.flatten(1)
+        if self.pack > 1:  # a last short group is dropped: (N, d) -> (N // m, m * d)
+            h = h[: len(h) - len(h) % self.pack].reshape(-1, self.pack * h.shape[1])
         if self.cond is not None:
             h = torch.cat([h, self.cond(y)], dim=1)
         return self.net(h).squeeze(1)
@@ -60,7 +69,8 @@ class Discriminator(nn.Module):
 @dataclass(frozen=True)
 class GANConfig(Config):
     """Settings of the unconditional GAN. ``output``: "sigmoid" for images in [0, 1], "identity"
-    for unbounded points (the 2-D ring)."""
+    for unbounded points (the 2-D ring). ``pack``: how many samples D judges at once (PacGAN; 1 is
+    the plain GAN, and the only choice for conditional models and 28x28 images)."""
 
     z_dim: int = 32
     g_hidden: tuple[int, ...] = (128, 256)
@@ -71,9 +81,11 @@ class GANConfig(Config):
     d_dropout: float = 0.0
     output: Literal["sigmoid", "identity"] = "sigmoid"
     g_batch_norm: bool = True
+    pack: int = 1
 
     def validate(self) -> None:
         check_range("d_dropout", self.d_dropout, 0.0, 1.0)
+        check_range("pack", self.pack, 1, 16, closed_high=True)
         if self.lr <= 0 or self.z_dim < 1:
             raise CondgenError(f"lr and z_dim must be positive, got lr={self.lr}, z_dim={self.z_dim}")
 
@@ -117,6 +129,9 @@ class GAN(Recipe):
     def build(self) -> None:
         """G, then D, then one Adam optimiser each; subclasses change only how G and D read y."""
         c = self.config
+        if c.pack != 1 and (self.conditional or is_28x28(self.image_shape)):
+            raise CondgenError(f"pack={c.pack} works for the unconditional MLP discriminator only: "
+                               f"use pack=1 for {self.name!r} on images of shape {self.image_shape}")
         cond = self.generator_condition()
         if is_28x28(self.image_shape):  # MNIST-sized images: convolutional networks (DCGAN-style)
             self.G = ConvGenerator(c.z_dim, self.image_shape, cond=cond, output=c.output)
@@ -135,7 +150,7 @@ class GAN(Recipe):
         c = self.config
         if is_28x28(self.image_shape):
             return ConvDiscriminator(self.image_shape, dropout=c.d_dropout)
-        return Discriminator(self.image_shape, c.d_hidden, dropout=c.d_dropout)
+        return Discriminator(self.image_shape, c.d_hidden, dropout=c.d_dropout, pack=c.pack)
 
     def modules(self) -> dict[str, nn.Module]:
         return {"G": self.G, "D": self.D}
@@ -150,23 +165,30 @@ class GAN(Recipe):
     def discriminate(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         return self.D(x)
 
+    def draw_fakes(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``n`` generated images for a training step, with the labels they were asked for (None
+        when unconditional); the graph to G is kept, so G's loss can flow back through them."""
+        y_fake = self.sample_labels(n, None) if self.conditional else None
+        return self.generate(self.noise(n, self.config.z_dim), y_fake), y_fake
+
+    @staticmethod
+    def update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        """One gradient step of ``optimizer`` on ``loss``."""
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         x, y = x.to(self.device), y.to(self.device)
-        n = len(x)
-        y_fake = self.sample_labels(n, None) if self.conditional else None
+        fake, y_fake = self.draw_fakes(len(x))
         # 1) discriminator: push D(x) up on real pairs, down on generated ones
-        fake = self.generate(self.noise(n, self.config.z_dim), y_fake)
         real_logits = self.discriminate(x, y if self.conditional else None)
         fake_logits = self.discriminate(fake.detach(), y_fake)
         loss_D = losses.discriminator_loss(real_logits, fake_logits)
-        self.opt_D.zero_grad(set_to_none=True)
-        loss_D.backward()
-        self.opt_D.step()
+        self.update(self.opt_D, loss_D)
         # 2) generator: make D accept its samples
         loss_G = losses.generator_loss(self.discriminate(fake, y_fake), self.config.g_loss)
-        self.opt_G.zero_grad(set_to_none=True)
-        loss_G.backward()
-        self.opt_G.step()
+        self.update(self.opt_G, loss_G)
         return {"loss_D": loss_D.item(), "loss_G": loss_G.item(),
                 "D_real": torch.sigmoid(real_logits).mean().item(),
                 "D_fake": torch.sigmoid(fake_logits).mean().item()}
@@ -299,24 +321,18 @@ class ACGAN(ConditionalGAN):
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         x, y = x.to(self.device), y.to(self.device)
-        n = len(x)
-        y_fake = self.sample_labels(n, None)
-        fake = self.generate(self.noise(n, self.config.z_dim), y_fake)
+        fake, y_fake = self.draw_fakes(len(x))
         # 1) discriminator: maximise L_S + L_C, i.e. tell real from generated AND name the class of both
         real_src, real_cls = self.D(x)
         fake_src, fake_cls = self.D(fake.detach())
         l_s = losses.source_log_likelihood(real_src, fake_src)
         l_c = losses.class_log_likelihood(real_cls, y) + losses.class_log_likelihood(fake_cls, y_fake)
         loss_D = -(l_s + l_c)
-        self.opt_D.zero_grad(set_to_none=True)
-        loss_D.backward()
-        self.opt_D.step()
+        self.update(self.opt_D, loss_D)
         # 2) generator: maximise L_C - L_S, i.e. look real AND be easy to classify as the asked class
         src, cls = self.D(fake)
         loss_G = losses.acgan_generator_loss(src, cls, y_fake, self.config.g_loss)
-        self.opt_G.zero_grad(set_to_none=True)
-        loss_G.backward()
-        self.opt_G.step()
+        self.update(self.opt_G, loss_G)
         return {"loss_D": loss_D.item(), "loss_G": loss_G.item(), "L_S": l_s.item(), "L_C": l_c.item(),
                 "D_real": torch.sigmoid(real_src).mean().item(),
                 "D_fake": torch.sigmoid(fake_src).mean().item(),
@@ -361,30 +377,22 @@ class TACGAN(ACGAN):
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         x, y = x.to(self.device), y.to(self.device)
-        n = len(x)
-        y_fake = self.sample_labels(n, None)
-        fake = self.generate(self.noise(n, self.config.z_dim), y_fake)
+        fake, y_fake = self.draw_fakes(len(x))
         # 1) discriminator: real vs generated, and the class of *real* images (p(c | x) of the data)
         real_src, real_cls = self.D(x)
         fake_src, _ = self.D(fake.detach())
         l_s = losses.source_log_likelihood(real_src, fake_src)
         l_c = losses.class_log_likelihood(real_cls, y)
         loss_D = -(l_s + l_c)
-        self.opt_D.zero_grad(set_to_none=True)
-        loss_D.backward()
-        self.opt_D.step()
+        self.update(self.opt_D, loss_D)
         # 2) twin classifier: the class of *generated* images (p_g(c | x))
         loss_twin = -losses.class_log_likelihood(self.twin(fake.detach()), y_fake)
-        self.opt_twin.zero_grad(set_to_none=True)
-        loss_twin.backward()
-        self.opt_twin.step()
+        self.update(self.opt_twin, loss_twin)
         # 3) generator: AC-GAN's loss, minus the twin's class term (which cancels the entropy bonus)
         src, cls = self.D(fake)
         loss_G = losses.acgan_generator_loss(src, cls, y_fake, self.config.g_loss) \
             + losses.class_log_likelihood(self.twin(fake), y_fake)
-        self.opt_G.zero_grad(set_to_none=True)
-        loss_G.backward()
-        self.opt_G.step()
+        self.update(self.opt_G, loss_G)
         return {"loss_D": loss_D.item(), "loss_G": loss_G.item(), "loss_twin": loss_twin.item(),
                 "L_S": l_s.item(), "D_real": torch.sigmoid(real_src).mean().item(),
                 "D_fake": torch.sigmoid(fake_src).mean().item()}

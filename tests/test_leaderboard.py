@@ -106,6 +106,9 @@ def test_the_stored_leaderboard_is_complete_and_honest():
         for key in ("fd", "intra_fd", "kid", "intra_kid"):
             if v.get(key) == "beats":
                 assert by_name[name]["copy_share"][0] > 0.1, f"{name} beats the floor on {key} without copying"
+    assert all(r["seeds"] == 3 for r in by_name.values() if r["kind"] == "model"), "every figure rests on three seeds"
+    for name in ("cgan", "cgan-proj", "acgan", "tacgan"):
+        assert by_name[name]["conditional_accuracy"][0] >= 0.95, f"{name} does not follow its condition"
 
 
 def test_retraining_one_stored_seed_lands_in_its_band():

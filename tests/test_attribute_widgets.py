@@ -15,7 +15,8 @@ from condgen_helpers.training import fit
 def model():
     train = load_dataset("digits", "train")
     torch.manual_seed(0)
-    m = AttributeCVAE(train.image_shape, 10)
+    # the quick settings (no KL warm-up, a larger step): the sliders are tested, not the defaults
+    m = AttributeCVAE(train.image_shape, 10, lr=1e-3, kl_warmup_steps=0)
     fit(m, train, epochs=8, seed=0, progress=False)
     return m
 

@@ -116,7 +116,7 @@ def test_attribute_cvae_needs_its_statistics_and_both_conditions(train):
 
 def test_short_training_gives_attribute_control_and_a_checkpoint_round_trip(train, val, tmp_path):
     torch.manual_seed(0)
-    model = AttributeCVAE(train.image_shape, 10)
+    model = AttributeCVAE(train.image_shape, 10, lr=1e-3, kl_warmup_steps=0)  # quick settings for a short run
     labels = torch.arange(10).repeat_interleave(20)
     model.prepare(train.images, train.labels)
     before = attribute_control(model, labels, generator=torch.Generator().manual_seed(1))
@@ -126,6 +126,11 @@ def test_short_training_gives_attribute_control_and_a_checkpoint_round_trip(trai
     assert after["thickness_corr"] > before["thickness_corr"] + 0.3
     assert after["conditional_accuracy"] > before["conditional_accuracy"]
     assert after["measured"].shape == after["asked"].shape == (200, 2)
+    # draw=True scores the model's pixel draws: on the 17-level grid, unlike the smooth means
+    drawn = attribute_control(model, labels, generator=torch.Generator().manual_seed(1), draw=True)
+    levels = drawn["images"] * 16
+    torch.testing.assert_close(levels, levels.round())
+    assert not torch.allclose(after["images"] * 16, (after["images"] * 16).round())
     # the standardisation travels with the checkpoint, so sampling is identical after loading
     save_checkpoint(model, tmp_path / "run" / "model.pt")
     loaded, meta = load_checkpoint(tmp_path / "run")

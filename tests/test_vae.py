@@ -160,3 +160,35 @@ def test_checkpoint_round_trip_gives_the_same_samples(tmp_path, digits):
     a = m.sample(10, labels=labels, generator=torch.Generator().manual_seed(1))
     b = again.sample(10, labels=labels, generator=torch.Generator().manual_seed(1))
     assert torch.equal(a, b)
+
+
+def test_label_init_one_hot_or_normal():
+    one_hot = CVAE((1, 8, 8), 10, **SMALL)
+    emb = one_hot._label_embedding().table.weight
+    torch.testing.assert_close(emb, torch.eye(10, 16))
+    torch.manual_seed(0)
+    normal = CVAE((1, 8, 8), 10, label_init="normal", **SMALL)._label_embedding().table.weight
+    assert not torch.allclose(normal, torch.eye(10, 16)) and 0.7 < normal.std().item() < 1.3
+    with pytest.raises(CondgenError):
+        CVAE((1, 8, 8), 10, label_init="zeros")
+
+
+def test_latent_usage_against_hand_made_codes(digits):
+    from condgen_helpers.evaluation import latent_usage
+
+    model = CVAE(digits.image_shape, 10, prior="standard", **SMALL)
+    x, y = digits.images[:200], digits.labels[:200]
+    mu = torch.zeros(200, 4)
+    mu[:, 0] = torch.linspace(-2, 2, 200)        # varies with the image: active
+    mu[:, 1] = 0.05 * torch.linspace(-1, 1, 200)  # variance about 0.0008: inactive
+    logvar = torch.zeros(200, 4)
+    logvar[:, 2] = math.log(0.25)                 # narrower than the prior but the same mean everywhere
+    model.encode = lambda images, cond: (mu, logvar)
+    usage = latent_usage(model, x, y)
+    # KL(N(m, s^2) || N(0, 1)) = (s^2 + m^2 - 1 - log s^2) / 2, averaged over the images by hand
+    want = torch.stack([(mu[:, 0] ** 2 / 2).mean(), (mu[:, 1] ** 2 / 2).mean(),
+                        torch.tensor(0.5 * (0.25 - 1 - math.log(0.25))), torch.tensor(0.0)])
+    torch.testing.assert_close(usage["kl_per_dim"], want)
+    assert usage["kl"] == pytest.approx(want.sum().item(), rel=1e-6)
+    assert usage["active_units"] == 1 and usage["z_dim"] == 4
+    assert usage["activity"][0] == pytest.approx(mu[:, 0].var().item(), rel=1e-5)

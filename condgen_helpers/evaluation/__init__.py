@@ -18,7 +18,7 @@ from .classifier import (
     predict,
     train_classifier,
 )
-from .likelihood import likelihood_figures
+from .likelihood import latent_usage, likelihood_figures
 from .metrics import (
     COPY_QUANTILE,
     PR_MAX,
@@ -52,7 +52,7 @@ __all__ = [
     "WEIGHTS_DIR", "EvalClassifier", "EvaluationSets", "accuracy", "attribute_control", "attribute_figures",
     "check_images", "class_shares", "classifier_features", "classifier_file", "copy_ratios",
     "evaluate_model", "evaluation_sets", "frechet_distance", "guidance_sweep", "image_metrics", "kid",
-    "likelihood_figures", "load_classifier", "mean_pairwise_distance", "memorisation",
+    "latent_usage", "likelihood_figures", "load_classifier", "mean_pairwise_distance", "memorisation",
     "nearest_distance", "pick_guidance", "precision_recall", "predict", "real_floor", "ring_metrics",
     "train_classifier", "within_class_correlation",
 ]

@@ -35,3 +35,26 @@ def likelihood_figures(model, data: str | Splits = "digits", seed: int = 0, k: i
                 "test_nll_x_nats": round(-marg["log_px"].mean().item(), 3),
                 "bayes_accuracy": round((marg["log_px_given_y"].argmax(1) == test.labels).double().mean().item(), 4)})
     return out
+
+
+ACTIVE_THRESHOLD = 0.01  # Burda, Grosse and Salakhutdinov (2016), section 5.2
+
+
+@torch.no_grad()
+def latent_usage(model, images: torch.Tensor, condition=None, threshold: float = ACTIVE_THRESHOLD) -> dict:
+    """How much of the code z a model of the VAE family uses on ``images`` (with their ``condition``:
+    labels, or what the model's ``condition`` returns; None for the plain VAE).
+
+    ``kl_per_dim`` (z_dim,): KL(q(z_j | x, y) || p(z_j | y)) averaged over the images, in nats; its sum
+    is the KL term of the ELBO. ``activity`` (z_dim,): the variance over the images of the encoder's
+    mean, measured in units of the prior's standard deviation (for a fixed N(0, I) prior, the mean
+    itself). A dimension is **active** when its activity exceeds ``threshold`` (Burda et al. 2016):
+    the encoder's answer in that dimension depends on the image. ``active_units`` counts them."""
+    mu, logvar = model.encode(images, condition)
+    prior_mu, prior_logvar = model.prior_params(condition, len(images))
+    q = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+    p = torch.distributions.Normal(prior_mu.expand_as(mu), (0.5 * prior_logvar).exp().expand_as(mu))
+    kl = torch.distributions.kl_divergence(q, p).mean(0).cpu()
+    activity = ((mu - prior_mu) / (0.5 * prior_logvar).exp()).var(0).cpu()
+    return {"kl_per_dim": kl, "kl": kl.sum().item(), "activity": activity,
+            "active_units": int((activity > threshold).sum()), "z_dim": int(mu.shape[1])}

@@ -15,7 +15,7 @@ from torch import nn
 
 from ..errors import CondgenError
 from ..nn.attributes import ATTRIBUTES, AttributeScaler
-from ..nn.conditioning import AttributeCondition, CombinedCondition, LabelEmbedding, check_labels
+from ..nn.conditioning import AttributeCondition, CombinedCondition, check_labels
 from ..nn.layers import reparameterise
 from .vae import VAE, Prior, VAEConfig
 
@@ -23,14 +23,18 @@ from .vae import VAE, Prior, VAEConfig
 @dataclass(frozen=True)
 class AttributeCVAEConfig(VAEConfig):
     """Pinned here rather than inherited, so the figures of notebook 05 do not move when the plain
-    VAE's defaults do. Dropout and 50 epochs: the validation likelihood is best there."""
+    VAE's defaults do. They are the cVAE's guards against an unused code (KL warm-up, one-hot-started
+    label embedding), with the dropout and epochs where the validation likelihood is best; notebook
+    05 trains the earlier settings (no warm-up, N(0, 1) embeddings, lr 1e-3, dropout 0.3, 50 epochs)
+    beside them: their code carries under 2 nats, and the test likelihood is about 3 nats worse."""
 
     z_dim: int = 16
     hidden: tuple[int, ...] = (256, 256)
-    lr: float = 1e-3
-    dropout: float = 0.3
-    kl_warmup_steps: int = 0
+    lr: float = 5e-4
+    dropout: float = 0.4
+    kl_warmup_steps: int = 1500
     label_dim: int = 16
+    label_init: Literal["one-hot", "normal"] = "one-hot"
     prior: Literal["standard", "learned"] = "standard"
     attributes: tuple[str, ...] = ATTRIBUTES
 
@@ -60,15 +64,14 @@ class AttributeCVAE(VAE):
     Config = AttributeCVAEConfig
     conditional = True
     figures = ("attribute_control",)
-    default_epochs = 50
+    default_epochs = 200
 
     def build_parts(self) -> None:
         self.scaler = AttributeScaler(self.n_classes, self.config.attributes)
 
     def make_condition(self) -> nn.Module:
         """The digit's learned embedding and the standardised attributes, side by side."""
-        return CombinedCondition(LabelEmbedding(self.n_classes, self.config.label_dim),
-                                 AttributeCondition(self.scaler.names))
+        return CombinedCondition(self._label_embedding(), AttributeCondition(self.scaler.names))
 
     def make_prior(self) -> nn.Module:
         return Prior(self.config.z_dim, self.n_classes, self.config.prior == "learned")

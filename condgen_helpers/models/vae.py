@@ -193,9 +193,10 @@ class LatentConfig(Config):
 
 @dataclass(frozen=True)
 class VAEConfig(LatentConfig):
-    """The VAE's and cVAE's settings: the label embedding's size and the prior p(z[ | y])."""
+    """The VAE's and cVAE's settings: the label embedding's size and start, and the prior p(z[ | y])."""
 
     label_dim: int = 16
+    label_init: Literal["one-hot", "normal"] = "one-hot"
     prior: Literal["standard", "learned"] = "standard"
 
 
@@ -250,11 +251,13 @@ class VAE(Recipe):
                      self.config.prior == "learned")
 
     def _label_embedding(self) -> LabelEmbedding:
-        """A learned vector per class that starts as the one-hot code (zero-padded to label_dim).
-        Random N(0, 1) starting vectors, four times longer than a one-hot code, swamp the latent code
-        early in training; on digits they cost the cVAE about a nat of validation likelihood."""
+        """A learned vector per class that starts as the one-hot code (zero-padded to label_dim), or
+        with ``label_init="normal"`` as torch's N(0, 1) draw. Random starting vectors, four times longer
+        than a one-hot code, swamp the latent code early in training; on digits they cost the cVAE
+        about a nat of validation likelihood (notebook 05 measures what they do to the attribute cVAE)."""
         emb = LabelEmbedding(self.n_classes, self.config.label_dim)
-        nn.init.eye_(emb.table.weight)
+        if self.config.label_init == "one-hot":
+            nn.init.eye_(emb.table.weight)
         return emb
 
     def modules(self) -> dict[str, nn.Module]:

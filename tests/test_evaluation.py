@@ -232,7 +232,27 @@ def test_precision_recall_on_constructed_sets():
     assert pr["precision"] > 0.95 and pr["recall"] < 0.2
     # samples far away from the data: neither realistic nor covering
     far = torch.randn(400, 2, generator=g) + 20
-    assert precision_recall(real, far) == {"precision": 0.0, "recall": 0.0}
+    assert precision_recall(real, far) == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
+
+
+def test_density_and_coverage_by_hand_and_under_collapse():
+    from condgen_helpers.evaluation import precision_recall
+
+    # real points 0, 1, 2, 3 on a line, k = 1: each ball reaches the nearest other point, radius 1
+    real = torch.tensor([[0.0], [1.0], [2.0], [3.0]])
+    gen = torch.tensor([[0.5], [0.5], [10.0]])
+    pr = precision_recall(real, gen, k=1)
+    # 0.5 lies in the balls of 0 and 1 (2 hits each), 10 in none: density (2 + 2 + 0) / (3 * 1)
+    assert pr["density"] == pytest.approx(4 / 3) and pr["coverage"] == pytest.approx(2 / 4)
+    assert pr["precision"] == pytest.approx(2 / 3)
+    # samples distributed like the data: density and coverage near 1; a collapsed blob at the mode:
+    # each of its points still lies in about k real balls (density stays near 1), but coverage falls
+    g = torch.Generator().manual_seed(0)
+    data = torch.randn(400, 2, generator=g)
+    same = precision_recall(data, torch.randn(400, 2, generator=g), k=5)
+    assert 0.8 < same["density"] < 1.2 and same["coverage"] > 0.85
+    blob = precision_recall(data, 0.05 * torch.randn(400, 2, generator=g), k=5)
+    assert blob["density"] > 0.5 and blob["coverage"] < 0.2
 
 
 def test_copying_is_measured_per_sample_and_blur_is_not_copying():

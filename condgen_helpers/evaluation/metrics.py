@@ -108,6 +108,13 @@ def precision_recall(real_feats: torch.Tensor, gen_feats: torch.Tensor, k: int =
     data's variety covered?). A collapsed generator keeps precision and loses recall.
     A side with more than ``max_n`` points is replaced by a fixed random subsample of ``max_n``
     (memory grows with the square of the points); distances are computed in chunks.
+
+    Also *density* and *coverage* (Naeem et al. 2020, section 3), from the real balls alone, so one
+    outlying real point cannot inflate them: density is how many real balls hold a generated point,
+    averaged over the generated points and divided by k (about 1 for samples distributed like the real
+    data, lower when samples stray off it); coverage is the share of real balls that hold at least one
+    generated point (recall's question, without balls around the samples, so a collapsed generator
+    cannot cover the data by spreading a few wide balls).
     """
     real, gen = _check_feats(real_feats, gen_feats, "precision/recall")
     if len(real) <= k or len(gen) <= k:
@@ -122,8 +129,13 @@ def precision_recall(real_feats: torch.Tensor, gen_feats: torch.Tensor, k: int =
     def inside(pts, centres, r):
         return torch.cat([(torch.cdist(pc, centres) <= r[None, :]).any(1) for pc in pts.split(1024)])
 
-    return {"precision": inside(gen, real, radii(real)).double().mean().item(),
-            "recall": inside(real, gen, radii(gen)).double().mean().item()}
+    r_real = radii(real)
+    # (generated, real) membership of each generated point in each real ball, in chunks of generated points
+    hits = torch.cat([torch.cdist(gc, real) <= r_real[None, :] for gc in gen.split(1024)])
+    return {"precision": hits.any(1).double().mean().item(),
+            "recall": inside(real, gen, radii(gen)).double().mean().item(),
+            "density": (hits.sum(1).double().mean() / k).item(),
+            "coverage": hits.any(0).double().mean().item()}
 
 
 def copy_ratios(images: torch.Tensor, train_images: torch.Tensor,

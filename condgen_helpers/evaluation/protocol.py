@@ -107,6 +107,8 @@ def _score(f_gen, pred, groups, conditional_labels, ratios, f_ref, ref_labels, d
         "class_shares": shares,
         "precision": pr["precision"],
         "recall": pr["recall"],
+        "density": pr["density"],
+        "coverage": pr["coverage"],
     }
     if ratios is not None:
         threshold = torch.quantile(floor_ratios, COPY_QUANTILE)
@@ -160,7 +162,7 @@ def image_metrics(images: torch.Tensor, labels: torch.Tensor | None = None,
 
 
 SCALAR_FIGURES = ("conditional_accuracy", "fd", "intra_fd", "kid", "intra_kid", "diversity",
-                  "precision", "recall", "nn_ratio", "copy_share", "min_class_share", "classes_covered")
+                  "precision", "recall", "density", "coverage", "nn_ratio", "copy_share", "min_class_share", "classes_covered")
 
 
 def real_floor(data: str | Splits = "digits", conditional: bool = True, resplits: int | None = None,

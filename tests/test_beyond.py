@@ -255,3 +255,19 @@ def test_keep_best_restores_the_epoch_with_the_lowest_validation_nll(train, val)
     assert keep.best_epoch == best_epoch and keep.best_nll == best
     keep.restore(reg)
     assert reg.nll(val.images).mean().item() == pytest.approx(best, abs=1e-4)
+
+
+def test_completions_as_pixel_draws_keep_the_top_and_lie_on_the_grid(train):
+    torch.manual_seed(0)
+    tops = CompletionCVAE(train.image_shape, 10).part.split(train.images[:20])[0]
+    for model in (CompletionCVAE(train.image_shape, 10), CompletionRegressor(train.image_shape, 10)):
+        drawn = model.complete(tops, torch.Generator().manual_seed(0), draw=True)
+        again = model.complete(tops, torch.Generator().manual_seed(1), draw=True)
+        torch.testing.assert_close(drawn[:, :, :4], tops)            # the given half is kept exactly
+        levels = drawn[:, :, 4:] * 16
+        torch.testing.assert_close(levels, levels.round())           # one of the 17 grey levels per pixel
+        assert not torch.equal(drawn, again)                         # another draw, another bottom
+    # the regressor's draws average to its one answer, the expected bottom
+    reg = CompletionRegressor(train.image_shape, 10)
+    many = torch.stack([reg.complete(tops, torch.Generator().manual_seed(s), draw=True) for s in range(200)])
+    assert (many.mean(0) - reg.complete(tops)).abs().max() < 0.12

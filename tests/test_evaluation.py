@@ -290,3 +290,25 @@ def test_precision_recall_subsample_is_documented_and_close():
     real, gen = torch.randn(3000, 4, generator=g), torch.randn(3000, 4, generator=g) * 0.5
     full, sub = precision_recall(real, gen), precision_recall(real, gen, max_n=1500)
     assert abs(full["precision"] - sub["precision"]) < 0.05 and abs(full["recall"] - sub["recall"]) < 0.08
+
+
+def test_repeated_digits_draw_only_the_first_k_of_the_asked_class():
+    from condgen_helpers.data import load_dataset
+    from condgen_helpers.evaluation import image_metrics, repeated_digits
+
+    train = load_dataset("digits", "train")
+    labels = torch.arange(10).repeat_interleave(30)
+    images = repeated_digits(train, labels, 3, torch.Generator().manual_seed(0))
+    assert images.shape == (300, 1, 8, 8)
+    for c in range(10):
+        pool = train.images[train.labels == c][:3].flatten(1)
+        got = images[labels == c].flatten(1)
+        # every image is exactly one of the class's first three training digits, and all three appear
+        match = (got[:, None, :] == pool[None, :, :]).all(-1)
+        assert match.any(1).all() and match.any(0).all()
+    # fewer digits known, less variety: diversity rises with k
+    div = [image_metrics(repeated_digits(train, labels, k, torch.Generator().manual_seed(0)), labels,
+                         copying=False)["diversity"] for k in (1, 10)]
+    assert div[0] < 1e-6 and div[1] > 0.5
+    with pytest.raises(CondgenError, match="at least 1"):
+        repeated_digits(train, labels, 0)

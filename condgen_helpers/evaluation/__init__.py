@@ -45,6 +45,7 @@ from .protocol import (
     image_metrics,
     pick_guidance,
     real_floor,
+    repeated_digits,
 )
 
 __all__ = [
@@ -53,6 +54,6 @@ __all__ = [
     "check_images", "class_shares", "classifier_features", "classifier_file", "copy_ratios",
     "evaluate_model", "evaluation_sets", "frechet_distance", "guidance_sweep", "image_metrics", "kid",
     "latent_usage", "likelihood_figures", "load_classifier", "mean_pairwise_distance", "memorisation",
-    "nearest_distance", "pick_guidance", "precision_recall", "predict", "real_floor", "ring_metrics",
+    "nearest_distance", "pick_guidance", "precision_recall", "predict", "real_floor", "repeated_digits", "ring_metrics",
     "train_classifier", "within_class_correlation",
 ]

@@ -165,6 +165,24 @@ SCALAR_FIGURES = ("conditional_accuracy", "fd", "intra_fd", "kid", "intra_kid", 
                   "precision", "recall", "density", "coverage", "nn_ratio", "copy_share", "min_class_share", "classes_covered")
 
 
+def repeated_digits(train, labels: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A partial collapse to measure against: for each asked label, one of the first ``k`` training
+    images of that class (``train``: an ImageData), drawn at random; (N, C, H, W). A generator that
+    knows only k digits a class copies them, so its diversity and recall are the null a collapsed
+    model is compared with (notebooks 02 and 06)."""
+    labels = torch.as_tensor(labels)
+    if k < 1:
+        raise CondgenError(f"k must be at least 1, got {k}")
+    out = torch.empty(len(labels), *train.images.shape[1:])
+    for c in range(train.n_classes):
+        asked = labels == c
+        pool = train.images[train.labels == c][:k]
+        if int(asked.sum()) and not len(pool):
+            raise CondgenError(f"the training images hold no digit of class {c}: it cannot be repeated")
+        out[asked] = pool[torch.randint(len(pool), (int(asked.sum()),), generator=generator)]
+    return out
+
+
 def real_floor(data: str | Splits = "digits", conditional: bool = True, resplits: int | None = None,
                seed: int = 0) -> dict:
     """The figures of held-out real images (the floor split) scored exactly as samples are, with

@@ -143,13 +143,17 @@ class CompletionCVAE(_Completion, VAE):
         return super().train_step(bottom, top)  # the ELBO of ``vae.py`` with x = bottom, y = top
 
     @torch.no_grad()
-    def complete(self, tops: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """One completion per top half: z ~ p(z | top), bottom = E[bottom | z, top]; full images."""
+    def complete(self, tops: torch.Tensor, generator: torch.Generator | None = None,
+                 draw: bool = False) -> torch.Tensor:
+        """One completion per top half: z ~ p(z | top), then the bottom E[bottom | z, top] (the
+        decoder mean), or with ``draw=True`` a pixel draw bottom ~ p(bottom | z, top); full images."""
         with self.evaluating():
             tops = tops.to(self.device)
             mu, logvar = self.prior_params(tops, len(tops))
             z = reparameterise(mu, logvar, self.noise(len(tops), self.config.z_dim, generator))
-            return self.part.join(tops, self.decode_mean(z, tops).clamp(0, 1)).cpu()
+            bottom = (self.decode_draw(z, tops, generator).to(self.device) if draw
+                      else self.decode_mean(z, tops).clamp(0, 1))
+            return self.part.join(tops, bottom).cpu()
 
     def nll(self, images: torch.Tensor, k: int | None = None,
             generator: torch.Generator | None = None) -> torch.Tensor:
@@ -235,9 +239,13 @@ class CompletionRegressor(_Completion, Recipe):
         return self.calibration.temperature.item()
 
     @torch.no_grad()
-    def complete(self, tops: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """The one answer a deterministic model has: the expected bottom half; full images."""
+    def complete(self, tops: torch.Tensor, generator: torch.Generator | None = None,
+                 draw: bool = False) -> torch.Tensor:
+        """The one answer a deterministic model has: the expected bottom half, or with ``draw=True`` a
+        draw of its independent pixels (the calibrated distribution); full images."""
         tops = tops.to(self.device)
         with eval_mode(self.net):
-            bottom = self.likelihood.mean(self.logits(tops)).view(-1, *self.part.bottom_shape).clamp(0, 1)
-        return self.part.join(tops, bottom).cpu()
+            logits = self.logits(tops)
+            bottom = (self.likelihood.draw(logits, generator).to(self.device) if draw
+                      else self.likelihood.mean(logits).clamp(0, 1))
+        return self.part.join(tops, bottom.view(-1, *self.part.bottom_shape)).cpu()

@@ -110,11 +110,12 @@ def test_the_stored_leaderboard_is_complete_and_honest():
     for name in ("cgan", "cgan-proj", "acgan", "tacgan"):
         assert by_name[name]["conditional_accuracy"][0] >= 0.95, f"{name} does not follow its condition"
 
-    # notebook 03's claim: over the stored seeds TAC-GAN's classes are nearer the real ones than AC-GAN's
-    from scipy.stats import ttest_ind_from_stats
+    # notebook 03's three-seed comparison: TAC-GAN's classes are on average nearer the real ones than
+    # AC-GAN's. (Whether the gap survives Welch's t-test depended on the kind of CPU that made the runs:
+    # p < 0.05 on one, p = 0.32 for intra-KID on another, so 03 does not claim it.)
     for key in ("intra_kid", "intra_fd"):
-        (ma, sa, na), (mt, st, nt) = by_name["acgan"][key], by_name["tacgan"][key]
-        assert mt < ma and ttest_ind_from_stats(ma, sa, na, mt, st, nt, equal_var=False).pvalue < 0.05, key
+        (ma, _, _), (mt, _, _) = by_name["acgan"][key], by_name["tacgan"][key]
+        assert mt < ma, key
 
 
 def test_retraining_one_stored_seed_lands_in_its_band():
@@ -174,3 +175,14 @@ def test_a_code_change_makes_stored_results_stale(monkeypatch):
     why = provenance.stale(stored)
     assert set(why) == {"cgan"} and "gan.py" in why["cgan"]
     assert "cfm" not in why, "the flow model does not run gan.py"
+
+
+def test_the_machine_is_recorded_and_mixed_runs_are_not_called_reproducible():
+    here = lb.machine()
+    assert set(here) == {"torch", "cpu"} and here["cpu"]
+    assert lb.same_machine({"machine": dict(here)})
+    assert not lb.same_machine({"machine": {**here, "cpu": "ANOTHER"}}) and not lb.same_machine({})
+    a = {"dataset": "digits", "seeds": [0], "runs": [{"model": "gan", "seed": 0}], "machine": here}
+    b = {"dataset": "digits", "seeds": [0], "runs": [{"model": "cgan", "seed": 0}], "machine": {**here, "cpu": "X"}}
+    assert lb.merge(a, {**b, "machine": here})["machine"] == here
+    assert not lb.same_machine(lb.merge(a, b))

@@ -52,6 +52,20 @@ def _scalars(metrics: dict) -> dict:
     return {k: float(v) for k, v in metrics.items() if k in keys and isinstance(v, (int, float))}
 
 
+def machine() -> dict:
+    """What bit-for-bit reproduction needs besides the code: torch's version and the CPU's vector
+    instructions (AVX2 and AVX-512 round some sums differently, and a GAN's training amplifies that)."""
+    import torch
+
+    return {"torch": torch.__version__.split("+")[0], "cpu": torch.backends.cpu.get_cpu_capability()}
+
+
+def same_machine(result: dict) -> bool:
+    """Whether stored runs were made with this torch on this kind of CPU, so a rerun here must give
+    the same figures exactly (on another kind of CPU only the seed-to-seed band is comparable)."""
+    return result.get("machine") == machine()
+
+
 def run(models=None, dataset: str = "digits", seeds=SEEDS, progress: bool = False) -> dict:
     """Train and evaluate each model at each seed; return every run's figures and the floor.
     Likelihood models get a second row for their decoder means (``MODEL (decoder means)``), a guided
@@ -81,6 +95,7 @@ def run(models=None, dataset: str = "digits", seeds=SEEDS, progress: bool = Fals
                                  **_scalars(m[key]), "train_seconds": m["train_seconds"]})
     floors = {c: real_floor(splits, conditional=c) for c in (True, False)}
     return {"dataset": dataset, "seeds": list(seeds), "n": int(floors[True]["n"]), "runs": runs,
+            "machine": machine(),
             # what made each model's rows: a test fails once the code moves on (provenance.stale)
             "provenance": {name: fingerprint(name, dataset) for name in names},
             **{key: {**_scalars(f), "interval": f["interval"], "resplits": f["resplits"]}
@@ -102,6 +117,9 @@ def merge(stored: dict, new: dict) -> dict:
     kept = [r for r in stored["runs"] if r["model"].split(" (")[0] not in base]
     return {**stored, "seeds": sorted(set(stored.get("seeds", [])) | set(new["seeds"])),
             "runs": kept + new["runs"],
+            # runs from two kinds of machine cannot all be reproduced exactly on either
+            "machine": (stored.get("machine") if stored.get("machine") == new.get("machine")
+                        else {"mixed": [stored.get("machine"), new.get("machine")]}),
             "provenance": {**{k: v for k, v in stored.get("provenance", {}).items() if k not in base},
                            **new.get("provenance", {})}}
 

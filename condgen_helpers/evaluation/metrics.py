@@ -109,8 +109,8 @@ def precision_recall(real_feats: torch.Tensor, gen_feats: torch.Tensor, k: int =
     A side with more than ``max_n`` points is replaced by a fixed random subsample of ``max_n``
     (memory grows with the square of the points); distances are computed in chunks.
 
-    Also *density* and *coverage* (Naeem et al. 2020, section 3), from the real balls alone, so one
-    outlying real point cannot inflate them: density is how many real balls hold a generated point,
+    Also *density* and *coverage* (Naeem et al. 2020, section 3), from the real balls alone (built to be less
+    sensitive to outliers than precision and recall, though a far-off sample can still land in a real ball): density is how many real balls hold a generated point,
     averaged over the generated points and divided by k (about 1 for samples distributed like the real
     data, lower when samples stray off it); coverage is the share of real balls that hold at least one
     generated point (recall's question, without balls around the samples, so a collapsed generator

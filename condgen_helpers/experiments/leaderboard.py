@@ -54,7 +54,7 @@ def _scalars(metrics: dict) -> dict:
 
 def machine() -> dict:
     """What bit-for-bit reproduction needs besides the code: torch's version and the CPU's vector
-    instructions (AVX2 and AVX-512 round some sums differently, and a GAN's training amplifies that)."""
+    instructions (different instruction sets round some sums differently, and a GAN's training amplifies that)."""
     import torch
 
     return {"torch": torch.__version__.split("+")[0], "cpu": torch.backends.cpu.get_cpu_capability()}

@@ -64,6 +64,9 @@ def _guidance(text: str) -> float:
     return value
 
 
+# the likelihood's ways to turn a code into an image (nn.likelihoods.DECODES; kept here so that
+# `condgen --help` does not import torch; a test checks the two agree)
+DECODES = ("mean", "mode", "draw")
 GUIDANCE_HELP = ("guidance scale g (guided models such as cfm): v = v_uncond + g (v_cond - v_uncond); "
                  "0 unconditional, 1 plain conditional (default), >1 guided. Papers that write w "
                  "(Ho and Salimans 2022) mean g = 1 + w")
@@ -98,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=_count, default=0)
     s.add_argument("--guidance", type=_guidance, help=GUIDANCE_HELP)
     s.add_argument("--steps", type=_positive, help="ODE steps when sampling a flow model (default: its own, 50)")
+    s.add_argument("--decode", choices=DECODES, default=None,
+                   help="what a VAE-family model returns for each code: its decoder's mean (default), "
+                        "mode (every pixel at its most probable value: sharp) or a pixel draw")
     s.add_argument("--overwrite", action="store_true", help="replace an existing output file")
 
     e = sub.add_parser("evaluate", help="print a trained model's evaluation figures as JSON (the "
@@ -181,6 +187,11 @@ def cmd_sample(args) -> int:
     if guide and not model.guided:
         raise CondgenError(f"model {model.name!r} has no guidance or sampling steps: --guidance and "
                            "--steps are for guided models such as cfm")
+    if args.decode is not None:
+        if not model.samples_draws:
+            raise CondgenError(f"model {model.name!r} has no decoder likelihood: --decode is for the VAE "
+                               "family (vae, cvae, cvae-attr)")
+        guide["decode"] = args.decode
     if model.conditional:
         classes = torch.tensor(args.labels if args.labels else range(model.n_classes))
         if args.n is not None:

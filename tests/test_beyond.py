@@ -126,8 +126,8 @@ def test_short_training_gives_attribute_control_and_a_checkpoint_round_trip(trai
     assert after["thickness_corr"] > before["thickness_corr"] + 0.3
     assert after["conditional_accuracy"] > before["conditional_accuracy"]
     assert after["measured"].shape == after["asked"].shape == (200, 2)
-    # draw=True scores the model's pixel draws: on the 17-level grid, unlike the smooth means
-    drawn = attribute_control(model, labels, generator=torch.Generator().manual_seed(1), draw=True)
+    # decode="draw" scores the model's pixel draws: on the 17-level grid, unlike the smooth means
+    drawn = attribute_control(model, labels, generator=torch.Generator().manual_seed(1), decode="draw")
     levels = drawn["images"] * 16
     torch.testing.assert_close(levels, levels.round())
     assert not torch.allclose(after["images"] * 16, (after["images"] * 16).round())
@@ -151,6 +151,7 @@ def test_attribute_model_keeps_the_evaluation_contract(train):
     # a likelihood model is scored on its pixel draws, with its decoder means apart
     assert figures["n"] == 447 and figures["scored"] == "pixel draws"
     assert figures["decoder_means"]["scored"] == "decoder means" and figures["decoder_means"]["n"] == 447
+    assert figures["decoder_modes"]["scored"] == "decoder modes" and figures["decoder_modes"]["n"] == 447
     # untrained, it cannot draw the asked digit: accuracy near chance, and the means vary less than draws
     assert figures["conditional_accuracy"] < 0.5
     assert figures["decoder_means"]["diversity"] < figures["diversity"]
@@ -261,13 +262,13 @@ def test_completions_as_pixel_draws_keep_the_top_and_lie_on_the_grid(train):
     torch.manual_seed(0)
     tops = CompletionCVAE(train.image_shape, 10).part.split(train.images[:20])[0]
     for model in (CompletionCVAE(train.image_shape, 10), CompletionRegressor(train.image_shape, 10)):
-        drawn = model.complete(tops, torch.Generator().manual_seed(0), draw=True)
-        again = model.complete(tops, torch.Generator().manual_seed(1), draw=True)
+        drawn = model.complete(tops, torch.Generator().manual_seed(0), decode="draw")
+        again = model.complete(tops, torch.Generator().manual_seed(1), decode="draw")
         torch.testing.assert_close(drawn[:, :, :4], tops)            # the given half is kept exactly
         levels = drawn[:, :, 4:] * 16
         torch.testing.assert_close(levels, levels.round())           # one of the 17 grey levels per pixel
         assert not torch.equal(drawn, again)                         # another draw, another bottom
     # the regressor's draws average to its one answer, the expected bottom
     reg = CompletionRegressor(train.image_shape, 10)
-    many = torch.stack([reg.complete(tops, torch.Generator().manual_seed(s), draw=True) for s in range(200)])
+    many = torch.stack([reg.complete(tops, torch.Generator().manual_seed(s), decode="draw") for s in range(200)])
     assert (many.mean(0) - reg.complete(tops)).abs().max() < 0.12

@@ -136,3 +136,32 @@ def test_leaderboard_renders_a_stored_file(tmp_path, capsys):
     assert "| gan | 2 | 11 ± 1 | 32.0 ± 2.8 |" in out and "6.0 [4.0, 9.0]" in out
     assert main(["leaderboard", "--from", str(tmp_path / "missing.json")]) == 2
     assert "make leaderboard" in capsys.readouterr().err
+
+
+def test_decode_choices_match_the_likelihoods():
+    from condgen_helpers.cli import DECODES
+    from condgen_helpers.nn.likelihoods import DECODES as LIKELIHOOD_DECODES
+    assert DECODES == LIKELIHOOD_DECODES
+
+
+def test_sample_decode_gives_means_modes_and_draws_of_the_same_codes(tmp_path, capsys):
+    run = tmp_path / "cvae"
+    assert main(["train", "cvae", "--out", str(run), "--epochs", "2", "--seed", "0", "--quiet"]) == 0
+    got = {}
+    for decode in ("mean", "mode", "draw"):
+        out = tmp_path / f"{decode}.npz"
+        assert main(["sample", str(run), "--out", str(out), "--n-per-class", "3", "--decode", decode]) == 0
+        got[decode] = np.load(out)["images"]
+    default = tmp_path / "default.npz"
+    assert main(["sample", str(run), "--out", str(default), "--n-per-class", "3"]) == 0
+    np.testing.assert_array_equal(np.load(default)["images"], got["mean"])   # the mean by default
+    for decode in ("mode", "draw"):                                        # the 17 grey levels
+        np.testing.assert_allclose(got[decode] * 16, np.round(got[decode] * 16), atol=1e-5)
+    assert not np.allclose(got["mean"] * 16, np.round(got["mean"] * 16))
+    assert not np.array_equal(got["mode"], got["draw"])
+
+
+def test_decode_refused_for_a_gan(gan_run, tmp_path, capsys):
+    assert main(["sample", str(gan_run), "--out", str(tmp_path / "s.npz"), "--decode", "mode"]) == 2
+    err = capsys.readouterr().err
+    assert "--decode is for the VAE family" in err and err.count("\n") == 1

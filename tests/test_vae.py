@@ -97,6 +97,36 @@ def test_draws_follow_the_decoder():
     assert m.decode_draw(torch.zeros(3, 4), torch.tensor([0, 1, 2])).shape == (3, 1, 8, 8)
 
 
+def test_the_mode_is_the_most_probable_image():
+    lik = CategoricalPixels(17)
+    logits = torch.randn(5, 64 * 17, generator=torch.Generator().manual_seed(0)) * 2
+    mode = lik.mode(logits)
+    # by hand for one pixel: levels 3 and 11 share the top score, the first of them wins
+    one = torch.full((1, 17), -1.0)
+    one[0, 3] = one[0, 11] = 2.0
+    assert lik.mode(one).item() == 3 / 16
+    # no draw is more probable than the mode (pixels are independent given the logits)
+    log_p = lambda images: lik.log_prob(logits, lik.targets(images))  # noqa: E731
+    drawn = torch.stack([log_p(lik.draw(logits, torch.Generator().manual_seed(s))) for s in range(50)])
+    assert drawn.shape == (50, 5) and (drawn <= log_p(mode) + 1e-5).all()
+    assert (drawn < log_p(mode) - 1).all()             # and with these spread logits, far less so
+    bern = BernoulliPixels().mode(torch.tensor([[-2.0, -0.1, 0.1, 3.0]]))
+    assert bern.tolist() == [[0.0, 0.0, 1.0, 1.0]]
+    # decode names are checked, with one line that lists the choices
+    with pytest.raises(CondgenError, match="use one of mean, mode, draw"):
+        CVAE((1, 8, 8), 10, **SMALL).sample(2, labels=torch.tensor([3, 4]), decode="median")
+    # the three decodes share the code: mode and mean of the same z lie on the same side of grey
+    m = CVAE((1, 8, 8), 10, **SMALL)
+    labels = torch.arange(10)
+    mean, mode = (m.sample(10, labels, torch.Generator().manual_seed(0), decode=d) for d in ("mean", "mode"))
+    z = m.noise(10, m.config.z_dim, torch.Generator().manual_seed(0))
+    with m.evaluating():
+        mu, logvar = m.prior_params(labels, 10)
+        out = m.decode(mu + (0.5 * logvar).exp() * z, labels)
+    torch.testing.assert_close(mode, lik.mode(out).view(10, 1, 8, 8))
+    torch.testing.assert_close(mean, lik.mean(out).view(10, 1, 8, 8))
+
+
 def test_bernoulli_is_picked_for_mnist_sized_images():
     m = VAE((1, 28, 28), **SMALL)
     assert isinstance(m.likelihood, BernoulliPixels)

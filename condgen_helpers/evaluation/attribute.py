@@ -23,11 +23,11 @@ def within_class_correlation(asked: torch.Tensor, measured: torch.Tensor, labels
 @torch.no_grad()
 def attribute_control(model, labels: torch.Tensor, data: str | Splits = "digits",
                       attributes: torch.Tensor | None = None,
-                      generator: torch.Generator | None = None, draw: bool = False) -> dict:
+                      generator: torch.Generator | None = None, decode: str = "mean") -> dict:
     """Ask for attributes, measure them on the samples, and check the digit.
 
     Attributes default to draws from each class's training distribution. The samples are decoder
-    means, or with ``draw=True`` the model's pixel draws (what it samples). Returns, per attribute,
+    means, their ``"mode"``, or with ``decode="draw"`` the model's pixel draws (what it samples). Returns, per attribute,
     ``<name>_corr`` (within-class correlation of asked and measured standardised values) and
     ``<name>_corr_pooled`` (plain correlation), ``conditional_accuracy`` of the evaluation
     classifier, and the tensors ``asked``, ``measured`` (N, k) and ``images``.
@@ -35,7 +35,7 @@ def attribute_control(model, labels: torch.Tensor, data: str | Splits = "digits"
     labels = check_labels(labels, model.n_classes)
     if attributes is None:
         attributes = model.scaler.sample(labels, generator).cpu()
-    images = model.sample(len(labels), labels, generator, attributes=attributes, draw=draw)
+    images = model.sample(len(labels), labels, generator, attributes=attributes, decode=decode)
     measured = model.scaler(images).cpu()
     out = {"n": len(labels)}
     for j, name in enumerate(model.attribute_names):

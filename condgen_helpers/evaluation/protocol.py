@@ -258,16 +258,23 @@ def evaluate_model(model, data: str | Splits = "digits", seed: int = 0, copying:
     ``sample_kwargs`` go to ``model.sample`` (e.g. ``guidance=2.0`` for a guided model).
 
     A likelihood model (``model.samples_draws``: the VAE family) is scored on what it samples: pixel
-    draws from p(x | z[, y]). Its decoder means, the smooth images usually shown, are scored too,
-    under ``decoder_means``."""
+    draws from p(x | z[, y]). The same codes decoded as the decoder's means (the smooth images usually
+    shown) and modes (every pixel at its most probable value) are scored too, under
+    ``decoder_means`` and ``decoder_modes``."""
     splits = as_splits(data)
     floor = evaluation_sets(splits).floor
     labels = floor.labels if model.conditional else None
     if model.samples_draws:
-        images = model.sample(len(floor), labels=labels, generator=torch.Generator().manual_seed(seed), draw=True)
-        out = {**image_metrics(images, labels, splits, copying), "scored": "pixel draws"}
-        means = model.sample(len(floor), labels=labels, generator=torch.Generator().manual_seed(seed))
-        out["decoder_means"] = {**image_metrics(means, labels, splits, copying), "scored": "decoder means"}
+        out = {}
+        for decode, key, scored in (("draw", None, "pixel draws"), ("mean", "decoder_means", "decoder means"),
+                                    ("mode", "decoder_modes", "decoder modes")):
+            images = model.sample(len(floor), labels=labels, generator=torch.Generator().manual_seed(seed),
+                                  decode=decode)
+            figures = {**image_metrics(images, labels, splits, copying), "scored": scored}
+            if key is None:
+                out.update(figures)
+            else:
+                out[key] = figures
         return out
     images = model.sample(len(floor), labels=labels, generator=torch.Generator().manual_seed(seed),
                           **sample_kwargs)

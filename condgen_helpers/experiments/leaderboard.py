@@ -43,7 +43,7 @@ COLUMNS = [
 ]
 SCALE = {"kid": 100.0, "intra_kid": 100.0}
 # figures a run stores under a key of its own, shown as a row of their own: key -> row suffix
-SUB_ROWS = {"decoder_means": "decoder means", "best_guidance": "best g"}
+SUB_ROWS = {"decoder_means": "decoder means", "decoder_modes": "decoder modes", "best_guidance": "best g"}
 START, END = "<!-- leaderboard:start -->", "<!-- leaderboard:end -->"
 
 

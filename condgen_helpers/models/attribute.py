@@ -17,6 +17,7 @@ from ..errors import CondgenError
 from ..nn.attributes import ATTRIBUTES, AttributeScaler
 from ..nn.conditioning import AttributeCondition, CombinedCondition, check_labels
 from ..nn.layers import reparameterise
+from ..nn.likelihoods import check_decode
 from .vae import VAE, Prior, VAEConfig
 
 
@@ -107,11 +108,12 @@ class AttributeCVAE(VAE):
 
     @torch.no_grad()
     def sample(self, n: int, labels=None, generator: torch.Generator | None = None,
-               attributes: torch.Tensor | None = None, draw: bool = False) -> torch.Tensor:
+               attributes: torch.Tensor | None = None, decode: str = "mean") -> torch.Tensor:
         """``n`` images (n, C, H, W) in [0, 1] for the asked digits and standardised ``attributes``
         (n, k). Without attributes, each is drawn from the training distribution of its digit's class
-        (a Gaussian per class); without labels, digits are drawn uniformly. Decoder means, or with
-        ``draw=True`` pixel draws (see :meth:`VAE.sample`)."""
+        (a Gaussian per class); without labels, digits are drawn uniformly. ``decode``: the decoder's
+        ``"mean"``, ``"mode"`` or a pixel ``"draw"`` (see :meth:`VAE.sample`)."""
+        check_decode(decode)
         labels = self.sample_labels(n, labels, generator)
         if attributes is None:
             attributes = self.scaler.sample(labels, generator)
@@ -122,5 +124,4 @@ class AttributeCVAE(VAE):
         with self.evaluating():
             mu, logvar = self.prior_params(y, n)
             z = reparameterise(mu, logvar, self.noise(n, self.config.z_dim, generator))
-            # clamp: the expected pixel value can exceed 1 by a rounding error
-            return self.decode_draw(z, y, generator) if draw else self.decode_mean(z, y).clamp(0, 1).cpu()
+            return self.decode_as(z, y, decode, generator)

@@ -118,7 +118,7 @@ class Recipe:
     Subclasses set ``name``, ``Config`` (the settings dataclass), ``conditional`` (sampling needs
     labels) and ``default_epochs``, and implement ``build``, ``modules``, ``train_step`` and ``sample``.
     What a family adds to the evaluation is declared, not discovered: ``samples_draws`` (``sample``
-    takes ``draw=True``: pixel draws of a likelihood model) and ``figures`` (the names of the extra
+    takes ``decode="draw"``: pixel draws of a likelihood model, or ``"mode"``: its most probable image) and ``figures`` (the names of the extra
     figure sets the pipeline computes for it, e.g. ``("likelihood",)``).
     """
 

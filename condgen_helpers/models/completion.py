@@ -18,7 +18,7 @@ from torch import nn
 from ..errors import CondgenError
 from ..nn.conditioning import PartialImageCondition
 from ..nn.layers import eval_mode, mlp, reparameterise
-from ..nn.likelihoods import pixel_likelihood
+from ..nn.likelihoods import check_decode, decode_images, pixel_likelihood
 from .base import Config, Recipe
 from .vae import VAE, LatentConfig
 
@@ -144,16 +144,17 @@ class CompletionCVAE(_Completion, VAE):
 
     @torch.no_grad()
     def complete(self, tops: torch.Tensor, generator: torch.Generator | None = None,
-                 draw: bool = False) -> torch.Tensor:
+                 decode: str = "mean") -> torch.Tensor:
         """One completion per top half: z ~ p(z | top), then the bottom E[bottom | z, top] (the
-        decoder mean), or with ``draw=True`` a pixel draw bottom ~ p(bottom | z, top); full images."""
+        decoder mean), its ``"mode"``, or with ``decode="draw"`` a pixel draw bottom ~ p(bottom | z,
+        top); full images."""
+        check_decode(decode)
         with self.evaluating():
             tops = tops.to(self.device)
             mu, logvar = self.prior_params(tops, len(tops))
             z = reparameterise(mu, logvar, self.noise(len(tops), self.config.z_dim, generator))
-            bottom = (self.decode_draw(z, tops, generator).to(self.device) if draw
-                      else self.decode_mean(z, tops).clamp(0, 1))
-            return self.part.join(tops, bottom).cpu()
+            bottom = self.decode_as(z, tops, decode, generator)
+            return self.part.join(tops.cpu(), bottom)
 
     def nll(self, images: torch.Tensor, k: int | None = None,
             generator: torch.Generator | None = None) -> torch.Tensor:
@@ -240,12 +241,12 @@ class CompletionRegressor(_Completion, Recipe):
 
     @torch.no_grad()
     def complete(self, tops: torch.Tensor, generator: torch.Generator | None = None,
-                 draw: bool = False) -> torch.Tensor:
-        """The one answer a deterministic model has: the expected bottom half, or with ``draw=True`` a
-        draw of its independent pixels (the calibrated distribution); full images."""
+                 decode: str = "mean") -> torch.Tensor:
+        """The one answer a deterministic model has: the expected bottom half, its ``"mode"``, or
+        with ``decode="draw"`` a draw of its independent pixels (the calibrated distribution); full
+        images."""
+        check_decode(decode)
         tops = tops.to(self.device)
         with eval_mode(self.net):
-            logits = self.logits(tops)
-            bottom = (self.likelihood.draw(logits, generator).to(self.device) if draw
-                      else self.likelihood.mean(logits).clamp(0, 1))
-        return self.part.join(tops, bottom.view(-1, *self.part.bottom_shape)).cpu()
+            bottom = decode_images(self.likelihood, self.logits(tops), decode, generator).cpu()
+        return self.part.join(tops.cpu(), bottom.view(-1, *self.part.bottom_shape))

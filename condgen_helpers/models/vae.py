@@ -19,7 +19,7 @@ from ..errors import CondgenError
 from ..nn import losses
 from ..nn.conditioning import LabelEmbedding
 from ..nn.layers import mlp, reparameterise
-from ..nn.likelihoods import pixel_likelihood
+from ..nn.likelihoods import check_decode, decode_images, pixel_likelihood
 from .base import Config, Recipe, check_range
 
 # --- a latent-variable model where everything is closed-form ---------------------------------------
@@ -292,6 +292,13 @@ class VAE(Recipe):
         """One draw x ~ p(x | z, y) instead of its mean: (N, C, H, W) in [0, 1], on the CPU."""
         return self.likelihood.draw(self.decode(z, y), generator).view(-1, *self.data_shape)
 
+    @torch.no_grad()
+    def decode_as(self, z: torch.Tensor, y, decode: str = "mean",
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+        """p(x | z, y) as images (N, C, H, W) in [0, 1] on the CPU: its ``"mean"``, its ``"mode"``
+        (each pixel at its most probable value) or a ``"draw"``."""
+        return decode_images(self.likelihood, self.decode(z, y), decode, generator).view(-1, *self.data_shape).cpu()
+
     def prior_params(self, y: torch.Tensor | None, n: int):
         return self.prior(self._cond(y), n)
 
@@ -375,13 +382,16 @@ class VAE(Recipe):
 
     @torch.no_grad()
     def sample(self, n: int, labels=None, generator: torch.Generator | None = None,
-               draw: bool = False) -> torch.Tensor:
-        """``n`` images (n, C, H, W) in [0, 1]: z from the prior, then the decoder's mean image, or
-        with ``draw=True`` one draw x ~ p(x | z[, y]), the model's own distribution.
+               decode: str = "mean") -> torch.Tensor:
+        """``n`` images (n, C, H, W) in [0, 1]: z from the prior, then p(x | z[, y]) as an image:
+        ``decode="mean"`` its mean, ``"mode"`` every pixel at its most probable value, or ``"draw"``
+        one draw x ~ p(x | z[, y]), the model's own distribution.
 
-        The mean is what is usually shown: given z the decoder treats pixels as independent, so a
-        draw adds salt-and-pepper noise. But the mean is not a sample of the model, so the
-        evaluation scores draws (and the means apart, labelled as such)."""
+        The mean is what is usually shown, but it averages every pixel's uncertainty into grey, and
+        given z the decoder treats pixels as independent, so a draw adds salt-and-pepper noise. The
+        mode is sharp and noise-free. Only the draw is a sample of the model, so the evaluation scores
+        draws (and the means and modes apart, labelled as such)."""
+        check_decode(decode)
         if labels is not None and not self.conditional:
             raise CondgenError(f"model {self.name!r} is unconditional and takes no labels: "
                                "sample with n only, or train the conditional model cvae")
@@ -389,7 +399,7 @@ class VAE(Recipe):
             y = self.sample_labels(n, labels, generator) if self.conditional else None
             mu, logvar = self.prior_params(y, n)
             z = reparameterise(mu, logvar, self.noise(n, self.config.z_dim, generator))
-            return self.decode_draw(z, y, generator) if draw else self.decode_mean(z, y).cpu()
+            return self.decode_as(z, y, decode, generator)
 
 
 class CVAE(VAE):

@@ -10,6 +10,25 @@ from ..errors import CondgenError
 from . import losses
 
 LIKELIHOODS = ("auto", "categorical", "bernoulli")
+# what a likelihood model hands back as an image: E[x | z], the most probable x, or a draw x ~ p(x | z)
+DECODES = ("mean", "mode", "draw")
+
+
+def check_decode(decode: str) -> str:
+    if decode not in DECODES:
+        raise CondgenError(f"unknown decode {decode!r}: use one of {', '.join(DECODES)}")
+    return decode
+
+
+def decode_images(likelihood, out: torch.Tensor, decode: str = "mean",
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """The images a likelihood's parameters ``out`` (..., D * params) stand for, (..., D) in [0, 1]:
+    the mean, the mode (every pixel at its most probable value; given z the pixels are independent,
+    so this is the most probable image) or a draw. Draws come back on the CPU."""
+    decode = check_decode(decode)
+    if decode == "draw":
+        return likelihood.draw(out, generator)
+    return (likelihood.mode(out) if decode == "mode" else likelihood.mean(out)).clamp(0, 1)
 
 
 class CategoricalPixels:
@@ -35,6 +54,10 @@ class CategoricalPixels:
         values = torch.linspace(0, 1, self.levels, device=out.device, dtype=out.dtype)
         return (probs @ values).clamp(0, 1)  # rounding can push the sum a hair above 1
 
+    def mode(self, out: torch.Tensor) -> torch.Tensor:
+        """Every pixel at its most probable level, as level / (levels - 1) in [0, 1]."""
+        return out.unflatten(-1, (-1, self.levels)).argmax(-1).to(out.dtype) / (self.levels - 1)
+
     def draw(self, out: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """One draw of every pixel, as level / (levels - 1) in [0, 1]."""
         probs = out.unflatten(-1, (-1, self.levels)).softmax(-1).flatten(0, -2).cpu()
@@ -56,6 +79,10 @@ class BernoulliPixels:
 
     def mean(self, out: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(out)
+
+    def mode(self, out: torch.Tensor) -> torch.Tensor:
+        """On where the probability exceeds one half (logit above 0)."""
+        return (out > 0).to(out.dtype)
 
     def draw(self, out: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.bernoulli(torch.sigmoid(out).cpu(), generator=generator)

@@ -312,3 +312,16 @@ def test_repeated_digits_draw_only_the_first_k_of_the_asked_class():
     assert div[0] < 1e-6 and div[1] > 0.5
     with pytest.raises(CondgenError, match="at least 1"):
         repeated_digits(train, labels, 0)
+
+
+def test_a_repeated_image_has_recall_zero_by_construction():
+    """Why notebook 06 does not assert it: a generated point repeated more than k times has its k nearest
+    generated neighbours at distance 0, so its ball is empty and no real point can fall in it."""
+    from condgen_helpers.evaluation import precision_recall
+
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(200, 5, generator=g)
+    repeated = (real[:10] + 0.01).repeat_interleave(45, 0)   # ten images, 45 copies each
+    assert precision_recall(real, repeated)["recall"] == 0.0
+    # one copy each, the same ten points reach real ones again
+    assert precision_recall(real, real[:10] + 0.01, k=3)["recall"] > 0

@@ -299,7 +299,11 @@ class ConditionalFlowMatching(Recipe):
 
     def classifier_push(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """(1 - t) / t * grad_x log p_phi(y | x_t): the classifier's score term, as a velocity.
-        At t = 0, x_t is pure noise and carries no class information, so the term is 0 there."""
+
+        As t -> 0 the gradient vanishes (x_t is almost pure noise) while (1 - t) / t grows; for the
+        exact classifier their product tends to E[x1 | y] - E[x1], a finite push, not 0. The code leaves
+        the term out at t = 0 exactly (the first Euler step), a practical choice: a classifier of noisy
+        inputs is least reliable there."""
         if self.C is None:
             raise CondgenError("this cfm was trained without the noisy classifier (classifier=False): "
                                "use classifier_scale=0, or retrain with classifier=True")

@@ -11,9 +11,9 @@ import torch
 from torch import distributions as D
 
 from condgen_helpers.cli import main
-from condgen_helpers.data import load_dataset
+from condgen_helpers.data import load_dataset, load_splits
 from condgen_helpers.errors import CondgenError
-from condgen_helpers.evaluation import load_classifier, pick_guidance, predict
+from condgen_helpers.evaluation import floor_distance, load_classifier, pick_guidance, predict, selection_splits
 from condgen_helpers.models.flow import (
     ConditionalFlowMatching,
     check_guidance,
@@ -182,13 +182,38 @@ def test_guidance_explorer_logic(digits_cfm):
     assert not torch.equal(box.images, before) and box.images.shape == (8, 1, 8, 8)
 
 
-def test_pick_guidance_takes_the_smallest_scale_tied_with_the_best():
-    floor = {"interval": {"intra_kid": [-0.02, 0.02]}}
-    sweep = {0.0: {"intra_kid": 3.0}, 1.0: {"intra_kid": 0.10}, 1.5: {"intra_kid": 0.025},
-             2.0: {"intra_kid": 0.01}, 3.0: {"intra_kid": 0.2}}
-    assert pick_guidance(sweep, floor) == 1.5   # 0.025 <= 0.01 + 0.02, and 1.0 is not tied
-    floor["interval"]["intra_kid"] = [-0.5, 0.5]
-    assert pick_guidance(sweep, floor) == 1.0
+def _floor(acc_lo=0.98):
+    return {"precision": 0.9, "recall": 0.9,
+            "interval": {"conditional_accuracy": [acc_lo, 1.0], "precision": [0.88, 0.92], "recall": [0.88, 0.92]}}
+
+
+def test_floor_distance_counts_precision_and_recall_in_floor_half_intervals():
+    assert floor_distance({"precision": 0.9, "recall": 0.9}, _floor()) == 0.0
+    # 0.06 above on precision (3 half-intervals), 0.08 below on recall (4): a 3-4-5 triangle
+    assert floor_distance({"precision": 0.96, "recall": 0.82}, _floor()) == pytest.approx(5.0)
+
+
+def test_pick_guidance_needs_the_floors_accuracy_then_the_nearest_precision_and_recall():
+    sweep = {0.0: {"conditional_accuracy": 0.1, "precision": 0.9, "recall": 0.9},     # real-like, label-blind
+             1.0: {"conditional_accuracy": 0.95, "precision": 0.88, "recall": 0.86},  # too inaccurate
+             1.25: {"conditional_accuracy": 0.99, "precision": 0.92, "recall": 0.84},  # distance sqrt(1 + 9)
+             1.5: {"conditional_accuracy": 0.995, "precision": 0.93, "recall": 0.85},  # sqrt(2.25 + 6.25)
+             2.0: {"conditional_accuracy": 0.999, "precision": 0.96, "recall": 0.70}}  # precision bought with recall
+    # 1.5 is nearest (2.92); 1.25 (3.16) is within 1 of it and smaller, so it is taken
+    assert pick_guidance(sweep, _floor()) == 1.25
+    sweep[1.25]["recall"] = 0.78                                                      # now sqrt(1 + 36): not tied
+    assert pick_guidance(sweep, _floor()) == 1.5
+    # the scale with the best intra-KID-style precision but no recall is never the pick
+    assert pick_guidance(sweep, _floor()) != 2.0
+    # no scale reaches the floor's accuracy: the most accurate one
+    assert pick_guidance(sweep, _floor(acc_lo=0.9995)) == 2.0
+
+
+def test_selection_splits_swap_the_held_out_roles_once():
+    splits = load_splits("digits")
+    held = selection_splits(splits)
+    assert held is selection_splits(splits)
+    assert held.train is splits.train and held.val is splits.test and held.test is splits.val
 
 
 def test_cli_train_and_sample_with_guidance(tmp_path, capsys):
@@ -196,7 +221,8 @@ def test_cli_train_and_sample_with_guidance(tmp_path, capsys):
     assert main(["train", "cfm", "--out", str(run), "--epochs", "3", "--quiet"]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["guidance"] == 1.0 and "best_guidance" in metrics
-    assert set(metrics["guidance_sweep"]) >= {"0", "1", "2"}
+    assert set(metrics["guidance_sweep"]) >= {"0", "1", "2"} and set(metrics["guidance_curve"]) == set(metrics["guidance_sweep"])
+    assert metrics["guidance_curve"]["1"]["conditional_accuracy"] == metrics["conditional_accuracy"]
     assert main(["sample", str(run), "--n-per-class", "2", "--guidance", "2.5", "--steps", "5"]) == 0
     arrays = np.load(run / "samples.npz")
     assert arrays["images"].shape == (20, 1, 8, 8) and arrays["labels"].tolist() == [c for c in range(10) for _ in range(2)]

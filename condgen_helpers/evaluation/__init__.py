@@ -41,19 +41,21 @@ from .protocol import (
     check_images,
     evaluate_model,
     evaluation_sets,
+    floor_distance,
     guidance_sweep,
     image_metrics,
     pick_guidance,
     real_floor,
     repeated_digits,
+    selection_splits,
 )
 
 __all__ = [
     "COPY_QUANTILE", "FLOOR_SPLIT", "GUIDANCE_GRID", "PR_MAX", "REFERENCE_SPLIT", "SCALAR_FIGURES",
     "WEIGHTS_DIR", "EvalClassifier", "EvaluationSets", "accuracy", "attribute_control", "attribute_figures",
     "check_images", "class_shares", "classifier_features", "classifier_file", "copy_ratios",
-    "evaluate_model", "evaluation_sets", "frechet_distance", "guidance_sweep", "image_metrics", "kid",
+    "evaluate_model", "evaluation_sets", "floor_distance", "frechet_distance", "guidance_sweep", "image_metrics", "kid",
     "latent_usage", "likelihood_figures", "load_classifier", "mean_pairwise_distance", "memorisation",
-    "nearest_distance", "pick_guidance", "precision_recall", "predict", "real_floor", "repeated_digits", "ring_metrics",
+    "nearest_distance", "pick_guidance", "precision_recall", "predict", "real_floor", "repeated_digits", "selection_splits", "ring_metrics",
     "train_classifier", "within_class_correlation",
 ]

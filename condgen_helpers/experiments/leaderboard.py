@@ -89,6 +89,8 @@ def run(models=None, dataset: str = "digits", seeds=SEEDS, progress: bool = Fals
             model, _, m = train_and_evaluate(name, splits, seed=seed, device="cpu", progress=progress)
             kind = {"model": name, "seed": seed, "conditional": bool(model.conditional)}
             runs.append({**kind, **_scalars(m)})
+            if "guidance_curve" in m:  # the dial's curve per seed (notebook 07 draws its band)
+                runs[-1]["guidance_curve"] = {g: _scalars(f) for g, f in m["guidance_curve"].items()}
             for key, suffix in SUB_ROWS.items():
                 if key in m:
                     runs.append({**kind, "model": f"{name} ({suffix})",

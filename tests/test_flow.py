@@ -13,7 +13,13 @@ from torch import distributions as D
 from condgen_helpers.cli import main
 from condgen_helpers.data import load_dataset, load_splits
 from condgen_helpers.errors import CondgenError
-from condgen_helpers.evaluation import floor_distance, load_classifier, pick_guidance, predict, selection_splits
+from condgen_helpers.evaluation import (
+    floor_distance,
+    load_classifier,
+    pick_guidance,
+    predict,
+    selection_splits,
+)
 from condgen_helpers.models.flow import (
     ConditionalFlowMatching,
     check_guidance,

@@ -19,7 +19,8 @@ STAMP := $(VENV)/.condgen-installed
 TEST_ENV := OMP_NUM_THREADS=1 MPLBACKEND=Agg PYDEVD_DISABLE_FILE_VALIDATION=1 CONDGEN_STRICT_CHECKS=1
 # the two test workers take whole notebooks: the longest first, then the unit tests fill the gaps
 NOTEBOOKS_LONGEST_FIRST := $(addprefix notebooks/,06_evaluation_and_pitfalls.ipynb 04_conditional_vae.ipynb \
-	03_ac_gan.ipynb 02_conditional_gan.ipynb 07_guidance.ipynb 05_beyond_class_labels.ipynb 01_unconditional_gan.ipynb)
+	03_ac_gan.ipynb 02_conditional_gan.ipynb 07_guidance.ipynb 05_beyond_class_labels.ipynb 08_prompts.ipynb \
+	01_unconditional_gan.ipynb)
 # a cell that runs longer than this fails at once, naming itself, instead of waiting out a hung kernel
 CELL_TIMEOUT ?= 300
 

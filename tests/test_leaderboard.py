@@ -118,6 +118,23 @@ def test_the_stored_leaderboard_is_complete_and_honest():
         assert mt < ma, key
 
 
+def test_the_stored_guidance_curves_match_their_rows():
+    """Notebook 07 draws the dial's band from each seed's stored curve: it covers the grid, its g = 1
+    point is the row's own samples (same noise, same protocol), and its chosen g is on the grid."""
+    from condgen_helpers.evaluation import GUIDANCE_GRID
+
+    runs = lb.load()["runs"]
+    plain = {r["seed"]: r for r in runs if r["model"] == "cfm"}
+    best = {r["seed"]: r for r in runs if r["model"] == "cfm (best g)"}
+    assert set(plain) == set(best) == {0, 1, 2}
+    for seed, r in plain.items():
+        curve = r["guidance_curve"]
+        assert set(curve) == {f"{g:g}" for g in GUIDANCE_GRID}
+        for key in ("intra_kid", "conditional_accuracy", "diversity", "precision", "recall"):
+            assert curve["1"][key] == pytest.approx(r[key], abs=1e-12), key
+            assert curve[f"{best[seed]['guidance']:g}"][key] == pytest.approx(best[seed][key], abs=1e-12), key
+
+
 def test_retraining_one_stored_seed_lands_in_its_band():
     """Retrain the GAN at seed 0 (the stored runs came from `make leaderboard`) and check that its
     figures land inside the stored band: mean +- (3 sd + a small tolerance) over the seeds."""

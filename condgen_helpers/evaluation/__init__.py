@@ -7,7 +7,12 @@ modes), ``protocol`` (evaluation sets, the floor and its interval, scoring a mod
 Everything takes data as a :class:`~condgen_helpers.data.Splits` object, or a dataset's name.
 """
 
-from .attribute import attribute_control, attribute_figures, within_class_correlation
+from .attribute import (
+    attribute_control,
+    attribute_figures,
+    correlation_null,
+    within_class_correlation,
+)
 from .classifier import (
     WEIGHTS_DIR,
     EvalClassifier,
@@ -53,7 +58,7 @@ from .protocol import (
 __all__ = [
     "COPY_QUANTILE", "FLOOR_SPLIT", "GUIDANCE_GRID", "PR_MAX", "REFERENCE_SPLIT", "SCALAR_FIGURES",
     "WEIGHTS_DIR", "EvalClassifier", "EvaluationSets", "accuracy", "attribute_control", "attribute_figures",
-    "check_images", "class_shares", "classifier_features", "classifier_file", "copy_ratios",
+    "check_images", "class_shares", "classifier_features", "classifier_file", "copy_ratios", "correlation_null",
     "evaluate_model", "evaluation_sets", "floor_distance", "frechet_distance", "guidance_sweep", "image_metrics", "kid",
     "latent_usage", "likelihood_figures", "load_classifier", "mean_pairwise_distance", "memorisation",
     "nearest_distance", "pick_guidance", "precision_recall", "predict", "real_floor", "repeated_digits", "selection_splits", "ring_metrics",

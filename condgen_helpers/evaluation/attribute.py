@@ -53,3 +53,23 @@ def attribute_figures(model, data: str | Splits = "digits", seed: int = 0) -> di
     figures = attribute_control(model, splits.test.labels, splits, generator=torch.Generator().manual_seed(seed))
     return {k: v for k, v in figures.items()
             if not isinstance(v, torch.Tensor) and k not in ("n", "conditional_accuracy")}
+
+
+def correlation_null(asked: torch.Tensor, measured: torch.Tensor, labels: torch.Tensor, shuffles: int = 2000,
+                     generator: torch.Generator | None = None) -> dict:
+    """:func:`within_class_correlation` of ``asked`` and ``measured`` against its null: the same figure
+    with the asked values dealt at random among the samples *of the same class* (each image paired
+    with another image's request), ``shuffles`` times. Returns ``r``, the null's ``null_q99`` and
+    ``null_max``, and the permutation ``p`` value ((1 + #null >= r) / (1 + shuffles))."""
+    asked, measured, labels = asked.double().cpu(), measured.double().cpu(), labels.cpu()
+    r = within_class_correlation(asked, measured, labels)
+    null = []
+    for _ in range(shuffles):
+        dealt = asked.clone()
+        for c in labels.unique():
+            idx = torch.nonzero(labels == c).flatten()
+            dealt[idx] = asked[idx[torch.randperm(len(idx), generator=generator)]]
+        null.append(within_class_correlation(dealt, measured, labels))
+    null_t = torch.tensor(null)
+    return {"r": r, "null_q99": torch.quantile(null_t, 0.99).item(), "null_max": null_t.max().item(),
+            "p": (1 + int((null_t >= r).sum())) / (1 + shuffles)}

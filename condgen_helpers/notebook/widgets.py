@@ -149,3 +149,49 @@ def guidance_explorer(model, n: int = 8, max_guidance: float = 4.0, max_seed: in
         control.observe(update, names="value")
     update()
     return box
+
+
+# --- prompt explorer (notebook 08) -----------------------------------------------------------------
+
+@torch.no_grad()
+def render_prompt(model, prompt: str, negative: str = "", guidance: float = 2.0, n: int = 8, seed: int = 0,
+                  steps: int | None = None) -> torch.Tensor:
+    """What the prompt explorer shows, (2 n, C, H, W) in [0, 1]: ``n`` samples of ``prompt`` at
+    ``guidance`` without a negative prompt, then the same ``n`` noises with ``negative``."""
+    if n < 1:
+        raise CondgenError(f"n must be at least 1, got {n}")
+    rows = [model.sample(n, prompt, generator=torch.Generator().manual_seed(seed), negative=neg,
+                         guidance=guidance, steps=steps) for neg in ("", negative)]
+    return torch.cat(rows)
+
+
+def prompt_explorer(model, n: int = 8, max_guidance: float = 4.0, max_seed: int = 99):
+    """A prompt box, a negative-prompt box, sliders for g and the noise seed; two rows of images
+    (without, then with the negative prompt). A word the model does not know is named in the caption.
+    Returns the ipywidgets box; ``box.images`` holds the last tensor."""
+    import ipywidgets as w
+
+    prompt = w.Text(value="a thick seven leaning right", description="prompt", continuous_update=False)
+    negative = w.Text(value="thick", description="negative", continuous_update=False)
+    scale = w.FloatSlider(value=2.0, min=0.0, max=max_guidance, step=0.25, description="guidance g",
+                          continuous_update=False)
+    seed = w.IntSlider(value=0, min=0, max=max_seed, description="noise seed", continuous_update=False)
+    picture = w.Image(format="png")
+    caption = w.HTML()
+    box = w.VBox([w.HBox([prompt, negative]), w.HBox([scale, seed]), picture, caption])
+
+    def update(_=None) -> None:
+        try:
+            images = render_prompt(model, prompt.value, negative.value, scale.value, n, seed.value)
+        except CondgenError as err:
+            caption.value = f"<b>{err}</b>"
+            return
+        box.images = images
+        picture.value = images_to_png(images, nrow=n)
+        caption.value = (f"top: “{prompt.value}” at g = {scale.value:g}; bottom: the same noise with the "
+                         f"negative prompt “{negative.value}”")
+
+    for control in (prompt, negative, scale, seed):
+        control.observe(update, names="value")
+    update()
+    return box

@@ -5,7 +5,7 @@
 #   make test-slow   the tests over 20 s (28x28 notebooks, MNIST-sized evaluation, student checks)
 #   make benchmark   train each model with course defaults and print measured figures vs targets
 #   make notebooks   re-execute the stored notebooks in place (refresh their outputs)
-#   make leaderboard train every model at seeds 0, 1, 2 (15 to 20 minutes on one thread): store the
+#   make leaderboard train every model at seeds 0, 1, 2 (15 to 35 minutes on one thread): store the
 #                    figures in notebooks/results/leaderboard.json and the table in README.md
 #   make student     build/student/: the notebooks with the worked solutions taken out, checks kept
 #   make slides      build/slides/: each notebook as reveal.js lecture slides that work offline

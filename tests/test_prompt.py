@@ -77,7 +77,7 @@ def test_training_prompts_never_name_a_held_out_pair_but_know_every_word():
     # every word is still seen with the other digits, and the held-out digits with their own name
     for word in ("thin", "thick", "left", "right", "upright"):
         assert (named & (counts[:, VOCAB.index(word)] > 0)).sum() > 300
-    assert (named & torch.isin(digits, torch.tensor(HELD_OUT_PEN + HELD_OUT_SLANT))).sum() > 5000
+    assert (named & torch.isin(digits, torch.tensor(HELD_OUT_PEN + HELD_OUT_SLANT))).sum() > 0.3 * 6000
     assert torch.equal(held_out(torch.tensor([2, 7, 0])), torch.tensor([[True, False], [False, True], [False, False]]))
     empty = ~mention.any(1)
     assert 0.1 < empty.double().mean() < 0.16              # p_uncond, plus the prompts that name nothing

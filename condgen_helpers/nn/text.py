@@ -64,7 +64,7 @@ def prompt_text(digit: int | None, pen: int | None = None, tilt: int | None = No
     words.append(DIGIT_WORDS[digit] if digit is not None else "digit")
     if tilt is not None:
         words.append(SLANT_WORDS[tilt])
-    return " ".join(words) if len(words) > 1 else ""
+    return "" if words == ["a", "digit"] else " ".join(words)   # naming nothing is the empty prompt
 
 
 class AttributeThirds(nn.Module):

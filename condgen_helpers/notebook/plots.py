@@ -37,8 +37,10 @@ def show_grid(images: torch.Tensor, nrow: int = 10, title: str | None = None, ax
     return ax
 
 
-def plot_losses(history, keys=None, ax=None, title: str = "training losses", smooth: bool = True):
-    """Per-epoch means (or raw per-step values) of the losses in a training history."""
+def plot_losses(history, keys=None, ax=None, title: str = "training losses", smooth: bool = True,
+                ylabel: str = "loss (nats)"):
+    """Per-epoch means (or raw per-step values) of the losses in a training history; ``ylabel`` names
+    their unit (nats for the GAN and VAE losses, a mean squared error for flow matching)."""
     keys = keys or [k for k in history if k.startswith("loss")]
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3))
@@ -46,7 +48,7 @@ def plot_losses(history, keys=None, ax=None, title: str = "training losses", smo
         values = history.epoch_means(k) if smooth else history[k]
         ax.plot(np.arange(1, len(values) + 1), values, label=k)
     ax.set_xlabel("epoch" if smooth else "step")
-    ax.set_ylabel("loss (nats)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend()
     ax.grid(alpha=0.3)

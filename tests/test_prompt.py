@@ -69,13 +69,13 @@ def test_training_prompts_never_name_a_held_out_pair_but_know_every_word():
     thirds = torch.randint(3, (20000, 2), generator=g)
     mention = training_mentions(digits, 0.7, 0.1, generator=g)
     counts = parts_to_counts(digits, thirds, mention)
-    pen = counts[:, [VOCAB.index("thin"), VOCAB.index("thick")]].sum(1) > 0
+    pen = counts[:, [VOCAB.index(w) for w in ("thin", "medium", "thick")]].sum(1) > 0
     tilt = counts[:, [VOCAB.index(w) for w in ("leaning", "upright")]].sum(1) > 0
     named = mention[:, 0]
     assert not (named & pen & torch.isin(digits, torch.tensor(HELD_OUT_PEN))).any()
     assert not (named & tilt & torch.isin(digits, torch.tensor(HELD_OUT_SLANT))).any()
     # every word is still seen with the other digits, and the held-out digits with their own name
-    for word in ("thin", "thick", "left", "right", "upright"):
+    for word in ("thin", "medium", "thick", "left", "right", "upright"):
         assert (named & (counts[:, VOCAB.index(word)] > 0)).sum() > 300
     assert (named & torch.isin(digits, torch.tensor(HELD_OUT_PEN + HELD_OUT_SLANT))).sum() > 0.3 * 6000
     assert torch.equal(held_out(torch.tensor([2, 7, 0])), torch.tensor([[True, False], [False, True], [False, False]]))

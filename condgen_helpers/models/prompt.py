@@ -36,7 +36,7 @@ from ..nn.text import VOCAB, AttributeThirds, BagOfWords, parts_to_counts, token
 from .base import Config, Recipe, check_range
 from .flow import TimeFeatures, check_guidance, integrate, interpolate
 
-HELD_OUT_PEN = (2, 5, 8)     # "thin" and "thick" are never named together with these digits
+HELD_OUT_PEN = (2, 5, 8)     # "thin", "medium" and "thick" are never named together with these digits
 HELD_OUT_SLANT = (1, 4, 7)   # nor "leaning left", "upright" and "leaning right" with these
 
 

@@ -5,12 +5,14 @@ A prompt such as "a thick seven leaning right" names up to three things:
 
 - the digit, by its English word ("zero" ... "nine");
 - the pen, by the image's ink mass (:func:`attributes.thickness`) against the other training images
-  *of its own class*: the lightest third is "thin", the heaviest third "thick", the middle third has
-  no word (a prompt that names no pen asks for any);
+  *of its own class*: the lightest third is "thin", the middle third "medium", the heaviest third
+  "thick";
 - the slant (:func:`attributes.slant`), again by thirds within the class: "leaning left", "upright",
   "leaning right".
 
-So "a thick one" means a one drawn with more ink than most ones, not as much ink as an eight. The
+Every third has a word, so a prompt that names no pen (or no slant) asks for any: in training the
+part is left out at random, whatever the image's third. "A thick one" means a one drawn with more
+ink than most ones, not as much ink as an eight. The
 encoder reads a prompt as a *bag of words*: a count per word of the vocabulary (order is ignored;
 "a", "an" and "digit" carry nothing). The empty prompt is all zeros: the "no prompt" that
 classifier-free guidance needs.
@@ -27,9 +29,9 @@ from ..errors import CondgenError
 from .attributes import slant, thickness
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-PEN_WORDS = ("thin", None, "thick")                            # by third of ink mass within the class
+PEN_WORDS = ("thin", "medium", "thick")                        # by third of ink mass within the class
 SLANT_WORDS = ("leaning left", "upright", "leaning right")     # by third of slant within the class
-VOCAB = (*DIGIT_WORDS, "thin", "thick", "leaning", "left", "right", "upright")
+VOCAB = (*DIGIT_WORDS, "thin", "medium", "thick", "leaning", "left", "right", "upright")
 IGNORED = ("a", "an", "digit")
 PARTS = ("digit", "pen", "slant")
 
@@ -55,11 +57,11 @@ def tokenize(prompts, vocab=VOCAB) -> torch.Tensor:
 
 
 def prompt_text(digit: int | None, pen: int | None = None, tilt: int | None = None) -> str:
-    """The prompt naming ``digit`` (0-9), the pen's third ``pen`` (0 thin, 2 thick; 1 has no word) and
+    """The prompt naming ``digit`` (0-9), the pen's third ``pen`` (0 thin, 1 medium, 2 thick) and
     the slant's third ``tilt`` (0, 1, 2), each left out when None: e.g. (7, 2, 2) -> "a thick seven
     leaning right"."""
     words = ["a"]
-    if pen is not None and PEN_WORDS[pen] is not None:
+    if pen is not None:
         words.append(PEN_WORDS[pen])
     words.append(DIGIT_WORDS[digit] if digit is not None else "digit")
     if tilt is not None:
@@ -112,6 +114,7 @@ def parts_to_counts(digits: torch.Tensor, thirds: torch.Tensor, mention: torch.T
     out[rows, digits] += mention[:, 0].float()
     pen, tilt = thirds[:, 0], thirds[:, 1]
     out[rows, VOCAB.index("thin")] += (mention[:, 1] & (pen == 0)).float()
+    out[rows, VOCAB.index("medium")] += (mention[:, 1] & (pen == 1)).float()
     out[rows, VOCAB.index("thick")] += (mention[:, 1] & (pen == 2)).float()
     out[rows, VOCAB.index("leaning")] += (mention[:, 2] & (tilt != 1)).float()
     out[rows, VOCAB.index("left")] += (mention[:, 2] & (tilt == 0)).float()

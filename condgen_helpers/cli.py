@@ -150,13 +150,15 @@ def cmd_train(args) -> int:
     atomic_write(args.out / "metrics.json",
                  lambda p: p.write_text(json.dumps(metrics, indent=2, default=float) + "\n"))
     g = torch.Generator().manual_seed(args.seed)
+    rows = None
     if model.conditional:
         labels = torch.arange(model.n_classes).repeat_interleave(10)
         images = model.sample(len(labels), labels=labels, generator=g)
+        rows = class_names(args.dataset, model.n_classes)  # one row per class, named
     else:
         images = model.sample(100, generator=g)
     atomic_write(args.out / "samples.png",
-                  lambda p: save_grid(images, p, nrow=10, title=f"{args.model} on {args.dataset}"))
+                  lambda p: save_grid(images, p, nrow=10, title=f"{args.model} on {args.dataset}", row_labels=rows))
     print(f"trained {args.model} on {args.dataset} in {metrics['train_seconds']:.1f} s; wrote "
           f"{args.out}/model.pt, metrics.json, samples.png")
     if "best_guidance" in metrics:
@@ -166,6 +168,14 @@ def cmd_train(args) -> int:
               f"(diversity {metrics['diversity']:.2f} and {best['diversity']:.2f} of real); sample "
               f"with `condgen sample {args.out} --guidance {best['guidance']:g}`")
     return 0
+
+
+def class_names(dataset: str, n_classes: int) -> tuple[str, ...]:
+    """The names of ``dataset``'s classes (Fashion-MNIST's garments, the digits otherwise)."""
+    from .data import FASHION_CLASSES
+
+    names = FASHION_CLASSES if dataset == "fashion-mnist" else tuple(str(i) for i in range(n_classes))
+    return names if len(names) == n_classes else tuple(str(i) for i in range(n_classes))
 
 
 def cmd_sample(args) -> int:
@@ -179,7 +189,7 @@ def cmd_sample(args) -> int:
         raise CondgenError(f"--out must name an .npz file, got {out}")
     if out.exists() and not args.overwrite:
         raise CondgenError(f"{out} exists: choose another --out, or pass --overwrite to replace it")
-    model, _ = load_checkpoint(args.run)
+    model, meta = load_checkpoint(args.run)
     g = torch.Generator().manual_seed(args.seed)
     if not model.conditional and (args.n_per_class or args.labels):
         raise CondgenError(f"model {model.name!r} is unconditional: use --n, not --n-per-class or --labels")
@@ -199,7 +209,8 @@ def cmd_sample(args) -> int:
         else:
             labels = classes.repeat_interleave(args.n_per_class or 10)
         images = model.sample(len(labels), labels=labels, generator=g, **guide)
-        arrays = {"images": images.numpy().astype(np.float32), "labels": labels.numpy().astype(np.int64)}
+        arrays = {"images": images.numpy().astype(np.float32), "labels": labels.numpy().astype(np.int64),
+                  "class_names": np.array(class_names(meta.get("dataset", "digits"), model.n_classes))}
     else:
         images = model.sample(args.n or 100, generator=g)
         arrays = {"images": images.numpy().astype(np.float32)}

@@ -39,7 +39,7 @@ def test_render_follows_the_asked_offset_with_the_noise_fixed(model):
 def test_explorer_redraws_when_a_slider_moves(model):
     w = attribute_explorer(model, n=6)
     sliders = {c.description: c for c in w.children if hasattr(c, "description")}
-    assert {"digit", "noise seed", "thickness", "slant"} <= set(sliders)
+    assert {"class", "noise seed", "thickness", "slant"} <= set(sliders)
     w.update()
     before_images, before_asked, _ = w.result
     sliders["slant"].value = 2.0
@@ -47,6 +47,6 @@ def test_explorer_redraws_when_a_slider_moves(model):
     assert after_images.shape == (6, 1, 8, 8)
     assert after_asked[1] - before_asked[1] == pytest.approx(2.0)
     assert not torch.allclose(after_images, before_images)
-    sliders["digit"].value = 7
+    sliders["class"].value = 7
     assert w.result[1][1].item() == pytest.approx(model.scaler.class_mean[7, 1].item() + 2.0, abs=1e-5)
     plt.close("all")

@@ -14,8 +14,8 @@ from condgen_helpers.models.gan import (
     ConvProjectionDiscriminator,
     Discriminator,
     Generator,
-    is_28x28,
 )
+from condgen_helpers.nn.conv import is_28x28
 from condgen_helpers.training import fit
 
 SHAPE = (1, 28, 28)
@@ -29,6 +29,9 @@ def test_28x28_images_get_convolutional_networks_and_8x8_keep_the_mlps(name, d_t
     assert isinstance(big.G, ConvGenerator) and isinstance(big.D, d_type)
     assert isinstance(small.G, Generator) and not isinstance(small.D, (ConvDiscriminator, d_type))
     assert is_28x28(SHAPE) and not is_28x28((1, 8, 8)) and not is_28x28((2,))
+    # the switch: the MLPs on 28x28 images, by the network setting
+    forced = build_model(name, SHAPE, 10, network="mlp")
+    assert forced.network == "mlp" and isinstance(forced.G, Generator)
 
 
 @pytest.mark.parametrize("name", ["gan", "cgan", "cgan-proj", "acgan"])

@@ -15,7 +15,7 @@ PACKAGE = "condgen_helpers"
 ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 # lowest first; a module may import its own layer and the ones below it
 LAYERS = [
-    {"__init__", "errors", "files", "data", "reproducibility"},
+    {"__init__", "errors", "files", "data", "real_digits", "reproducibility"},
     {"nn"},
     {"models"},
     {"training"},

@@ -93,3 +93,24 @@ def test_sliders_update_the_picture(cgan):
     walk.value = True
     assert torch.allclose(box.images, render_explorer(cgan, 4, 5, seed_b.value, 0.5, steps=STEPS))
     assert "50% of the way to seed 1" in caption.value
+
+
+def test_fashion_classes_are_chosen_and_shown_by_name(cgan):
+    """With Fashion-MNIST's names the class control is a drop-down of names whose value is still the
+    index, and the caption names the class; digits keep their slider."""
+    from ipywidgets import Dropdown, IntSlider
+
+    from condgen_helpers.data import FASHION_CLASSES
+    from condgen_helpers.notebook.widgets import class_control, guidance_explorer
+
+    box = conditional_explorer(cgan, steps=STEPS, class_names=FASHION_CLASSES)
+    control = box.children[0].children[0]
+    assert isinstance(control, Dropdown) and control.options[9] == ("Ankle boot", 9)
+    control.value = 9
+    assert box.children[-1].value.startswith("Ankle boot from noise seed")
+    assert torch.equal(box.images, render_explorer(cgan, digit=9, seed=0, steps=STEPS))
+    assert isinstance(class_control(10), IntSlider)
+    with pytest.raises(CondgenError, match="3 class names for a model of 10 classes"):
+        conditional_explorer(cgan, class_names=("a", "b", "c"))
+    with pytest.raises(CondgenError, match="no guidance scale"):
+        guidance_explorer(cgan, class_names=FASHION_CLASSES)

@@ -48,14 +48,15 @@ def evaluate(model: Recipe, data: str | Splits = "digits", seed: int = 0) -> dic
 
 def train(name: str, data: str | Splits = "digits", epochs: int | None = None, seed: int = 0,
           device: str = "auto", progress: bool = True, **config) -> tuple[Recipe, History, int]:
-    """Model ``name`` built with ``config`` and trained on ``data``'s training split from seed
-    ``seed``; returns (model, history, epochs)."""
+    """Model ``name`` built with ``config`` (over the model's defaults for the dataset,
+    ``settings_for``) and trained on ``data``'s training split from seed ``seed`` for ``epochs``
+    (default: ``epochs_for`` the dataset); returns (model, history, epochs)."""
     splits = as_splits(data)
     cls = model_class(name)
     dev = pick_device(device)
     seed_everything(seed)
-    model = cls(splits.train.image_shape, splits.train.n_classes, dev, **config)
-    epochs = cls.epochs_for(splits.name) if epochs is None else epochs
+    model = cls(splits.train.image_shape, splits.train.n_classes, dev, **{**cls.settings_for(splits.name), **config})
+    epochs = cls.epochs_for(splits.name, len(splits.train), model.batch_size) if epochs is None else epochs
     history = fit(model, splits.train, epochs=epochs, seed=seed, progress=progress)
     return model, history, epochs
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Iterator
@@ -112,6 +113,10 @@ def check_range(name: str, value: float, low: float, high: float, closed_high: b
         raise CondgenError(f"setting {name} must lie in [{low:g}, {high:g}{bracket}, got {value!r}")
 
 
+# MNIST's and Fashion-MNIST's training split (the official 60,000 less our 10,000 for validation)
+FULL_TRAIN_SIZE = 50_000
+
+
 class Recipe:
     """Base class of every model of the course.
 
@@ -129,8 +134,12 @@ class Recipe:
     samples_draws = False
     figures: tuple[str, ...] = ()
     default_epochs = 100
-    # epochs for the larger datasets, where the digits' default would take hours on a CPU
-    dataset_epochs: dict[str, int] = {}
+    # the larger datasets' default length in optimiser steps, where the digits' epochs would take
+    # hours on a CPU. Epochs follow from the training split's size, so a subset (such as the
+    # 3,334 real digits of ``real_digits.py``) trains for as many steps as MNIST's 50,000 images.
+    dataset_steps: dict[str, int] = {}
+    # settings that differ on the larger datasets (what a setting passed by hand still overrides)
+    dataset_settings: dict[str, dict] = {}
     batch_size = 64
 
     def __init__(self, image_shape: tuple[int, int, int], n_classes: int = 10,
@@ -150,9 +159,20 @@ class Recipe:
         return cls.Config().as_dict()
 
     @classmethod
-    def epochs_for(cls, dataset: str) -> int:
-        """The course default number of epochs on ``dataset``."""
-        return cls.dataset_epochs.get(dataset, cls.default_epochs)
+    def settings_for(cls, dataset: str) -> dict:
+        """The course defaults' changes on ``dataset`` (e.g. less dropout on MNIST's many images)."""
+        return dict(cls.dataset_settings.get(dataset, {}))
+
+    @classmethod
+    def epochs_for(cls, dataset: str, n_train: int | None = None, batch_size: int | None = None) -> int:
+        """The course default number of epochs on ``dataset``: ``default_epochs``, or on a dataset
+        with a default in steps, the epochs that make at least that many steps over ``n_train``
+        training images (default: the full training split, 50,000 images) in batches of
+        ``batch_size`` (default: the class's; a model may choose its own by network)."""
+        if dataset not in cls.dataset_steps:
+            return cls.default_epochs
+        per_epoch = max(1, (n_train or FULL_TRAIN_SIZE) // (batch_size or cls.batch_size))
+        return max(1, math.ceil(cls.dataset_steps[dataset] / per_epoch))
 
     # -- to implement ------------------------------------------------------------------------------
     def build(self) -> None:

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CondgenError
+from ..nn.conv import ConvVelocityNet, pick_network
 from ..nn.layers import eval_mode, mlp
 from .base import Config, Recipe, check_range
 
@@ -116,6 +117,13 @@ def mixture_velocity(x: torch.Tensor, t: float, means: torch.Tensor, std: float,
     return v, score
 
 
+def ema_update(ema_net: nn.Module, net: nn.Module, decay: float) -> None:
+    """Move every weight of ``ema_net`` a step ``1 - decay`` towards ``net``'s (an exponential moving
+    average of the weights, which samples more smoothly than the last step's weights)."""
+    with torch.no_grad():
+        torch._foreach_lerp_(list(ema_net.parameters()), list(net.parameters()), 1 - decay)
+
+
 def integrate(velocity, x0: torch.Tensor, steps: int, solver: str = "euler") -> torch.Tensor:
     """Integrate dx/dt = velocity(x, t) from t = 0 to 1 in ``steps`` equal steps (Euler or Heun)."""
     if not isinstance(steps, int) or steps < 1:
@@ -182,14 +190,24 @@ class NoisyClassifier(nn.Module):
 @dataclass(frozen=True)
 class FlowConfig(Config):
     """Settings of ``cfm``: the velocity network, label dropout ``p_uncond``, the sampler (steps,
-    solver, default guidance scale), the noisy classifier of classifier guidance, and the EMA decay."""
+    solver, default guidance scale), the noisy classifier of classifier guidance, and the EMA decay.
 
+    ``network``: ``"mlp"`` (hidden sizes ``hidden``), ``"conv"`` (a small U-Net of ``width`` channels,
+    for 28x28 images) or ``"auto"``: the U-Net on 28x28 images, the MLP otherwise. ``lr``,
+    ``max_grad_norm`` and ``sample_steps`` left at None take the network's own (``NETWORK_DEFAULTS``):
+    for the MLP 3e-3, no clipping and 50 steps; for the U-Net 1e-3, a gradient norm clipped at 1
+    (which keeps long runs on MNIST stable) and 20 steps (on real MNIST digits 10 steps classified
+    as well as 20, and each step of the U-Net costs as much as many of the MLP's)."""
+
+    network: Literal["auto", "mlp", "conv"] = "auto"
     hidden: tuple[int, ...] = (256, 256, 256)
+    width: int = 32
     time_dim: int = 32
     embed_dim: int = 32
-    lr: float = 3e-3
+    lr: float | None = None
+    max_grad_norm: float | None = None
     p_uncond: float = 0.1
-    sample_steps: int = 50
+    sample_steps: int | None = None
     solver: Literal["euler", "heun"] = "euler"
     guidance: float = 1.0
     classifier: bool = True
@@ -200,9 +218,17 @@ class FlowConfig(Config):
         check_range("p_uncond", self.p_uncond, 0.0, 1.0)
         check_range("ema", self.ema, 0.0, 1.0)
         check_guidance(self.guidance)
-        if self.sample_steps < 1 or self.lr <= 0:
-            raise CondgenError(f"sample_steps must be at least 1 and lr positive, got "
-                               f"{self.sample_steps} and {self.lr}")
+        if (self.sample_steps is not None and self.sample_steps < 1) or (self.lr is not None and self.lr <= 0) or self.width < 1:
+            raise CondgenError(f"sample_steps and width must be at least 1 and lr positive, got "
+                               f"{self.sample_steps}, {self.width} and {self.lr}")
+        if self.max_grad_norm is not None and self.max_grad_norm <= 0:
+            raise CondgenError(f"max_grad_norm must be positive (or None), got {self.max_grad_norm}")
+
+
+# each network's own learning rate and gradient clipping (used where the settings leave them at None)
+# (and the batch size: the U-Net trains on batches of 64, where a step costs half as much)
+NETWORK_DEFAULTS = {"mlp": {"lr": 3e-3, "max_grad_norm": None, "sample_steps": 50, "batch_size": 128},
+                    "conv": {"lr": 1e-3, "max_grad_norm": 1.0, "sample_steps": 20, "batch_size": 64}}
 
 
 class ConditionalFlowMatching(Recipe):
@@ -223,19 +249,35 @@ class ConditionalFlowMatching(Recipe):
     # noise and took 1.5 times as long; measured by `condgen benchmark cfm`)
     default_epochs = 1000
     batch_size = 128
+    # 28x28: 4,000 steps of the U-Net (on 3,334 real MNIST digits 2,000 steps already drew the asked
+    # digit 0.96 of the time at g = 2)
+    dataset_steps = {"mnist": 4000, "fashion-mnist": 4000}
 
     def build(self) -> None:
         c = self.config
         self.dim = math.prod(self.image_shape)
-        self.v = VelocityNet(self.dim, self.n_classes, c.hidden, c.time_dim, c.embed_dim)
+        self.network = pick_network(c.network, self.image_shape)
+        own = NETWORK_DEFAULTS[self.network]
+        self.lr = own["lr"] if c.lr is None else c.lr
+        self.max_grad_norm = own["max_grad_norm"] if c.max_grad_norm is None else c.max_grad_norm
+        self.sample_steps = own["sample_steps"] if c.sample_steps is None else c.sample_steps
+        self.batch_size = own["batch_size"]
+        self.v = self.velocity_net()
         # an exponential moving average of the weights is what samples: it smooths the last steps' noise
-        self.v_ema = VelocityNet(self.dim, self.n_classes, c.hidden, c.time_dim, c.embed_dim)
+        self.v_ema = self.velocity_net()
         self.v_ema.load_state_dict(self.v.state_dict())
         self.v_ema.requires_grad_(False)
-        self.opt_v = torch.optim.Adam(self.v.parameters(), lr=c.lr)
+        self.opt_v = torch.optim.Adam(self.v.parameters(), lr=self.lr)
         self.C = NoisyClassifier(self.dim, self.n_classes, c.classifier_hidden, c.time_dim) \
             if c.classifier else None
         self.opt_C = torch.optim.Adam(self.C.parameters(), lr=1e-3) if self.C is not None else None
+
+    def velocity_net(self) -> nn.Module:
+        """The network the settings ask for: the MLP, or the U-Net on 28x28 images."""
+        c = self.config
+        if self.network == "conv":
+            return ConvVelocityNet(self.image_shape, self.n_classes, TimeFeatures(c.time_dim), c.width, c.embed_dim)
+        return VelocityNet(self.dim, self.n_classes, c.hidden, c.time_dim, c.embed_dim)
 
     def modules(self) -> dict[str, nn.Module]:
         return {"v": self.v, "v_ema": self.v_ema, **({"C": self.C} if self.C is not None else {})}
@@ -262,10 +304,10 @@ class ConditionalFlowMatching(Recipe):
         loss = F.mse_loss(self.v(xt, t, y_in), x1 - x0)
         self.opt_v.zero_grad(set_to_none=True)
         loss.backward()
+        if self.max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(self.v.parameters(), self.max_grad_norm)
         self.opt_v.step()
-        with torch.no_grad():
-            decay = min(self.config.ema, (1 + self.steps) / (10 + self.steps))
-            torch._foreach_lerp_(list(self.v_ema.parameters()), list(self.v.parameters()), 1 - decay)
+        ema_update(self.v_ema, self.v, min(self.config.ema, (1 + self.steps) / (10 + self.steps)))
         out = {"loss_fm": loss.item()}
         if self.C is not None:  # the noisy classifier of classifier guidance sees the same x_t
             # (half of the batch: a classifier needs fewer examples than the velocity field, and
@@ -322,7 +364,7 @@ class ConditionalFlowMatching(Recipe):
         noise drawn with ``generator`` (the same seed gives the same images). ``guidance`` defaults to
         the config's (1.0, the plain conditional model); ``steps`` and ``solver`` to the config's."""
         g = check_guidance(self.config.guidance if guidance is None else guidance)
-        steps = self.config.sample_steps if steps is None else steps
+        steps = self.sample_steps if steps is None else steps
         solver = solver or self.config.solver
         if classifier_scale < 0 or not math.isfinite(classifier_scale):
             raise CondgenError(f"classifier_scale must be a finite number >= 0, got {classifier_scale!r}")

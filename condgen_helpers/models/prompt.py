@@ -34,7 +34,7 @@ from ..errors import CondgenError
 from ..nn.layers import eval_mode, mlp
 from ..nn.text import VOCAB, AttributeThirds, BagOfWords, parts_to_counts, tokenize
 from .base import Config, Recipe, check_range
-from .flow import TimeFeatures, check_guidance, integrate, interpolate
+from .flow import TimeFeatures, check_guidance, ema_update, integrate, interpolate
 
 HELD_OUT_PEN = (2, 5, 8)     # "thin", "medium" and "thick" are never named together with these digits
 HELD_OUT_SLANT = (1, 4, 7)   # nor "leaning left", "upright" and "leaning right" with these
@@ -154,9 +154,7 @@ class PromptFlow(Recipe):
         self.opt_v.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_v.step()
-        with torch.no_grad():
-            decay = min(self.config.ema, (1 + self.steps) / (10 + self.steps))
-            torch._foreach_lerp_(list(self.v_ema.parameters()), list(self.v.parameters()), 1 - decay)
+        ema_update(self.v_ema, self.v, min(self.config.ema, (1 + self.steps) / (10 + self.steps)))
         return {"loss_fm": loss.item()}
 
     def _counts(self, prompts, n: int, what: str) -> torch.Tensor:

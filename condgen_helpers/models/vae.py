@@ -1,9 +1,13 @@
 """Variational autoencoders: the plain VAE (notebook 04) and the conditional VAE with a prior p(z|y).
 
-Both are small multilayer perceptrons. The encoder q(z | x[, y]) and the prior p(z[ | y]) are
+On 8x8 digits the networks are small multilayer perceptrons; on 28x28 images (MNIST,
+Fashion-MNIST) a convolutional encoder and decoder (``nn/conv.py``) take their place, chosen by image
+size (the ``network`` setting overrides the choice). The encoder q(z | x[, y]) and the prior p(z[ | y]) are
 diagonal Gaussians; the decoder p(x | z[, y]) is a proper discrete likelihood over the pixel values
 (categorical over the 17 levels of the 8x8 digits, Bernoulli over binarised MNIST pixels), so the
-training objective and the reported bounds are log-likelihoods in nats.
+training objective and the reported bounds are log-likelihoods in nats. (On 28x28 images a
+categorical over 256 grey levels would need 200,704 outputs per image; binarised pixels with a
+Bernoulli likelihood are the usual benchmark there, and still give nats.)
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from torch import nn
 from ..errors import CondgenError
 from ..nn import losses
 from ..nn.conditioning import LabelEmbedding
+from ..nn.conv import ConvDecoder, ConvEncoder, pick_network
 from ..nn.layers import mlp, reparameterise
 from ..nn.likelihoods import check_decode, decode_images, pixel_likelihood
 from .base import Config, Recipe, check_range
@@ -171,8 +176,12 @@ class Prior(nn.Module):
 @dataclass(frozen=True)
 class LatentConfig(Config):
     """Settings every model of the VAE family shares. Dropout and the KL warm-up keep the 1000
-    training digits from being memorised; ``iw_samples`` is K of the importance-weighted bound."""
+    training digits from being memorised; ``iw_samples`` is K of the importance-weighted bound.
+    ``network``: ``"mlp"``, ``"conv"`` (28x28 images only; ``width`` channels, then twice that) or
+    ``"auto"``, the convolutional networks on 28x28 images and the MLPs otherwise."""
 
+    network: Literal["auto", "mlp", "conv"] = "auto"
+    width: int = 32
     z_dim: int = 16
     hidden: tuple[int, ...] = (256, 256)
     lr: float = 5e-4
@@ -185,7 +194,7 @@ class LatentConfig(Config):
 
     def validate(self) -> None:
         check_range("dropout", self.dropout, 0.0, 1.0)
-        if self.z_dim < 1 or self.iw_samples < 1 or self.kl_warmup_steps < 0 or self.lr <= 0:
+        if self.z_dim < 1 or self.width < 1 or self.iw_samples < 1 or self.kl_warmup_steps < 0 or self.lr <= 0:
             raise CondgenError("z_dim and iw_samples must be at least 1, kl_warmup_steps at least 0 "
                                f"and lr positive, got {self.z_dim}, {self.iw_samples}, "
                                f"{self.kl_warmup_steps}, {self.lr}")
@@ -220,6 +229,11 @@ class VAE(Recipe):
     # chosen on the validation split (digits): the epochs are where the validation bound stops improving
     default_epochs = 200
     batch_size = 64
+    # 28x28 (the convolutional networks): 8,000 steps, and less dropout than the 1000 digits need.
+    # On 3,334 real MNIST digits the cVAE's pixel draws were the asked digit 0.74 of the time after
+    # 4,000 steps and 0.83 after 8,000 (dropout 0.1; 0.70 after 4,000 with the digits' 0.4)
+    dataset_steps = {"mnist": 8000, "fashion-mnist": 8000}
+    dataset_settings = {"mnist": {"dropout": 0.1}, "fashion-mnist": {"dropout": 0.1}}
 
     def build(self) -> None:
         c = self.config
@@ -227,9 +241,15 @@ class VAE(Recipe):
         self.build_parts()
         shape = self.data_shape
         enc_cond, dec_cond = self.make_condition(), self.make_condition()
-        self.encoder = Encoder(shape, c.z_dim, c.hidden, enc_cond, c.dropout)
-        self.decoder = Decoder(c.z_dim, math.prod(shape) * self.likelihood.params_per_pixel,
-                               c.hidden[::-1], dec_cond, c.dropout)
+        self.network = pick_network(c.network, shape)
+        if self.network == "conv":  # 28x28: convolutions, with the first hidden size as the dense layer
+            self.encoder = ConvEncoder(shape, c.z_dim, enc_cond, c.width, c.hidden[0], c.dropout)
+            self.decoder = ConvDecoder(c.z_dim, shape, self.likelihood.params_per_pixel, dec_cond,
+                                       c.width, c.hidden[0], c.dropout)
+        else:
+            self.encoder = Encoder(shape, c.z_dim, c.hidden, enc_cond, c.dropout)
+            self.decoder = Decoder(c.z_dim, math.prod(shape) * self.likelihood.params_per_pixel,
+                                   c.hidden[::-1], dec_cond, c.dropout)
         self.prior = self.make_prior()
         self.opt = torch.optim.AdamW(self.trainable_parameters(), lr=c.lr, weight_decay=c.weight_decay)
 

@@ -29,7 +29,7 @@ def render_attributes(model, digit: int, offsets, seed: int = 0, n: int = 8):
     return images, asked, model.scaler(images).cpu()
 
 
-def attribute_explorer(model, n: int = 8, limit: float = 2.5):
+def attribute_explorer(model, n: int = 8, limit: float = 2.5, class_names=None):
     """Sliders for digit, one per attribute (offset from the digit's typical value) and seed; shows the
     samples and their measured attributes. Returns the ipywidgets ``interactive`` object, whose
     ``result`` holds the last (images, asked, measured)."""
@@ -37,6 +37,7 @@ def attribute_explorer(model, n: int = 8, limit: float = 2.5):
     import matplotlib.pyplot as plt
 
     from .plots import show_grid
+    from .widgets import class_control
 
     names = model.attribute_names
 
@@ -51,7 +52,6 @@ def attribute_explorer(model, n: int = 8, limit: float = 2.5):
 
     sliders = {a: widgets.FloatSlider(value=0.0, min=-limit, max=limit, step=0.25, description=a,
                                       continuous_update=False) for a in names}
-    digit = widgets.IntSlider(value=3, min=0, max=model.n_classes - 1, description="digit",
-                              continuous_update=False)
+    digit = class_control(model.n_classes, class_names, value=3, description="class")
     seed = widgets.IntSlider(value=0, min=0, max=99, description="noise seed", continuous_update=False)
     return widgets.interactive(show, digit=digit, seed=seed, **sliders)

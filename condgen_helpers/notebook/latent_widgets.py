@@ -12,6 +12,7 @@ import torch
 
 from ..errors import CondgenError
 from ..nn.layers import reparameterise
+from .widgets import class_control, class_names_for
 
 
 def _label(model, label: int | None, n: int) -> torch.Tensor | None:
@@ -113,8 +114,9 @@ class LatentExplorer:
         self.directions, self.spreads = latent_directions(model, data.images, labels)
         self.source = W.ToggleButtons(options=["test digit", "prior draw"], description="code from")
         self.index = W.IntSlider(0, 0, len(data) - 1, description="which", continuous_update=False)
-        self.label = W.IntSlider(int(data.labels[0]), 0, model.n_classes - 1, description="label",
-                                 continuous_update=False, disabled=not model.conditional)
+        self.names = class_names_for(model.n_classes, getattr(data, "class_names", None))
+        self.label = class_control(model.n_classes, self.names, int(data.labels[0]), "label")
+        self.label.disabled = not model.conditional
         self.moves = [W.FloatSlider(0.0, min=-3.0, max=3.0, step=0.25, description=f"direction {i + 1}",
                                     continuous_update=False) for i in range(len(self.directions))]
         self.output = W.Output()
@@ -150,7 +152,7 @@ class LatentExplorer:
         with self.output:
             fig, axes = plt.subplots(1, 2, figsize=(7.5, 1.6), dpi=80,
                                      gridspec_kw={"width_ratios": [1, 5 if self.model.conditional else 0.01]})
-            show_grid(self.images[:1], nrow=1, ax=axes[0], title=f"label {self.label.value}"
+            show_grid(self.images[:1], nrow=1, ax=axes[0], title=self.names[self.label.value]
                       if self.model.conditional else "decoded")
             if self.model.conditional:
                 show_grid(self.images[1:], nrow=self.model.n_classes, ax=axes[1], title="same code, every label")

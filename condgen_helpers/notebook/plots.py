@@ -75,8 +75,9 @@ def scatter_ring(points: torch.Tensor, ax=None, title: str | None = None, n_mode
     return ax
 
 
-def save_grid(images: torch.Tensor, path, nrow: int = 10, title: str | None = None) -> None:
-    ax = show_grid(images, nrow, title)
+def save_grid(images: torch.Tensor, path, nrow: int = 10, title: str | None = None, row_labels=None) -> None:
+    """:func:`show_grid` written to ``path`` as a PNG (``row_labels`` name the rows, e.g. the classes)."""
+    ax = show_grid(images, nrow, title, row_labels=row_labels)
     ax.figure.savefig(path, dpi=100, bbox_inches="tight", format="png")
     plt.close(ax.figure)
 

@@ -13,6 +13,36 @@ import torch
 from ..errors import CondgenError
 from ..nn.layers import eval_mode
 
+# --- choosing a class by its name ------------------------------------------------------------------
+
+def class_names_for(n_classes: int, class_names=None) -> tuple[str, ...]:
+    """The names of ``n_classes`` classes: ``class_names`` as given (checked), or "0".."K-1"."""
+    if class_names is None:
+        return tuple(str(i) for i in range(n_classes))
+    names = tuple(str(c) for c in class_names)
+    if len(names) != n_classes:
+        raise CondgenError(f"got {len(names)} class names for a model of {n_classes} classes: pass the "
+                           "training split's class_names")
+    return names
+
+
+def class_label(names: tuple[str, ...], i: int) -> str:
+    """How a caption names class ``i``: "digit 4" among the digits, the name itself otherwise."""
+    return f"digit {names[i]}" if names == tuple(str(j) for j in range(len(names))) else names[i]
+
+
+def class_control(n_classes: int, class_names=None, value: int = 0, description: str = "class"):
+    """A control whose ``value`` is a class index: a slider when the classes are the digits 0..9,
+    a drop-down that shows the names otherwise (Fashion-MNIST's "Trouser", "Ankle boot", ...)."""
+    import ipywidgets as w
+
+    names = class_names_for(n_classes, class_names)
+    if names == tuple(str(i) for i in range(n_classes)):
+        return w.IntSlider(value=value, min=0, max=n_classes - 1, description=description,
+                           continuous_update=False)
+    return w.Dropdown(options=[(name, i) for i, name in enumerate(names)], value=value, description=description)
+
+
 # --- conditional GAN explorer (notebook 02) -------------------------------------------------------
 
 
@@ -72,15 +102,17 @@ def images_to_png(images: torch.Tensor, nrow: int, scale: int = 8) -> bytes:
     return buf.getvalue()
 
 
-def conditional_explorer(model, steps: int = 8, max_seed: int = 99):
-    """Sliders for digit and noise seed, an optional second seed to walk towards, and the images.
+def conditional_explorer(model, steps: int = 8, max_seed: int = 99, class_names=None):
+    """Sliders for the class (by name when ``class_names`` are given, e.g. the training split's) and
+    noise seed, an optional second seed to walk towards, and the images.
 
     Returns the ipywidgets box; ``box.images`` holds the tensor last shown (what the tests read).
     """
     import ipywidgets as w
 
     k = model.n_classes
-    digit = w.IntSlider(value=0, min=0, max=k - 1, description="digit")
+    names = class_names_for(k, class_names)
+    digit = class_control(k, class_names, description="class")
     seed = w.IntSlider(value=0, min=0, max=max_seed, description="noise seed")
     walk = w.Checkbox(value=False, description="walk to a second noise")
     seed_b = w.IntSlider(value=1, min=0, max=max_seed, description="second seed")
@@ -95,9 +127,9 @@ def conditional_explorer(model, steps: int = 8, max_seed: int = 99):
         box.images = images
         # one row: the current image | the path | every label with the current noise
         picture.value = images_to_png(images, nrow=len(images))
-        caption.value = (f"digit {digit.value} from noise seed {seed.value}"
+        caption.value = (f"{class_label(names, digit.value)} from noise seed {seed.value}"
                          + (f", {mix.value:.0%} of the way to seed {second}" if second is not None else "")
-                         + f" | path of {steps} | same noise, labels 0..{k - 1}")
+                         + f" | path of {steps} | same noise, every class: {', '.join(names)}")
 
     for control in (digit, seed, walk, seed_b, mix):
         control.observe(update, names="value")
@@ -124,14 +156,16 @@ def render_guidance(model, label: int, guidance: float, n: int = 8, seed: int = 
     return torch.cat(rows)
 
 
-def guidance_explorer(model, n: int = 8, max_guidance: float = 4.0, max_seed: int = 99):
-    """Sliders for the guidance scale g, the class and the noise seed; two rows of images (g = 1
-    above, the chosen g below). Returns the ipywidgets box; ``box.images`` holds the last tensor."""
+def guidance_explorer(model, n: int = 8, max_guidance: float = 4.0, max_seed: int = 99, class_names=None):
+    """Sliders for the guidance scale g, the class (by name when ``class_names`` are given) and the
+    noise seed; two rows of images (g = 1 above, the chosen g below). Returns the ipywidgets box;
+    ``box.images`` holds the last tensor."""
     import ipywidgets as w
 
+    names = class_names_for(model.n_classes, class_names)
     scale = w.FloatSlider(value=2.0, min=0.0, max=max_guidance, step=0.25, description="guidance g",
                           continuous_update=False)
-    label = w.IntSlider(value=0, min=0, max=model.n_classes - 1, description="class", continuous_update=False)
+    label = class_control(model.n_classes, class_names, description="class")
     seed = w.IntSlider(value=0, min=0, max=max_seed, description="noise seed", continuous_update=False)
     picture = w.Image(format="png")
     caption = w.HTML()
@@ -141,7 +175,7 @@ def guidance_explorer(model, n: int = 8, max_guidance: float = 4.0, max_seed: in
         images = render_guidance(model, label.value, scale.value, n, seed.value)
         box.images = images
         picture.value = images_to_png(images, nrow=n)
-        caption.value = (f"class {label.value}: top row g = 1 (plain conditional), bottom row "
+        caption.value = (f"{class_label(names, label.value)}: top row g = 1 (plain conditional), bottom row "
                          f"g = {scale.value:g} (w = g - 1 = {scale.value - 1:g} in Ho and Salimans' notation), "
                          f"same noise in each column")
 

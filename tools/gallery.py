@@ -40,6 +40,19 @@ def run(cmd: list[str], env: dict) -> tuple[float, float]:
     return seconds, max(peak, before) / 2**20
 
 
+def reference_seconds() -> float:
+    """A fixed workload timed before the runs (40 products of 1024x1024 matrices on all cores): the
+    yardstick that says how fast this machine was while the gallery ran."""
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    a = torch.randn(1024, 1024, generator=torch.Generator().manual_seed(0))
+    start = time.perf_counter()
+    for _ in range(40):
+        a = torch.tanh(a @ a / 32)
+    return round(time.perf_counter() - start, 3)
+
+
 def draw_grids(model_name: str, run_dir: Path, out: Path, metrics: dict) -> list[str]:
     import torch
 
@@ -75,7 +88,8 @@ def main(argv=None) -> int:
         write_mnist_sample(data)
     args.out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "CONDGEN_DATA": str(data), "OMP_NUM_THREADS": str(os.cpu_count() or 1)}
-    results = {"machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU", "runs": {}}
+    results = {"machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU", "runs": {},
+               "reference_seconds": reference_seconds()}
     clf = data / "classifiers"
     if not clf.exists() or not any(clf.iterdir()):
         code = "from condgen_helpers.evaluation import load_classifier; load_classifier('mnist')"
@@ -101,12 +115,16 @@ def main(argv=None) -> int:
         row["grids"] = draw_grids(name, run_dir, args.out, metrics)
         results["runs"][name] = row
         print(json.dumps({name: row}, indent=1), flush=True)
-    path = args.out / "gallery.json"
+        save(args.out / "gallery.json", results)  # after each model: a long run keeps what it made
+    return 0
+
+
+def save(path: Path, results: dict) -> None:
+    """Merge ``results`` into the stored gallery figures (other models' rows kept)."""
     old = json.loads(path.read_text()) if path.exists() else {}
     merged = {**old, **results, "runs": {**old.get("runs", {}), **results["runs"]}}
     path.write_text(json.dumps(merged, indent=1) + "\n")
     print(f"wrote {path}")
-    return 0
 
 
 if __name__ == "__main__":

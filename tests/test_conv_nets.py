@@ -24,7 +24,7 @@ def test_the_network_is_chosen_by_image_size_and_can_be_switched():
     assert pick_network("auto", SHAPE) == "conv" and pick_network("auto", (1, 8, 8)) == "mlp"
     assert pick_network("mlp", SHAPE) == "mlp"
     assert is_28x28(SHAPE) and not is_28x28((1, 8, 8))
-    for name in ("gan", "cgan", "acgan", "tacgan", "vae", "cvae", "cvae-attr", "cfm"):
+    for name in ("gan", "cgan", "cgan-proj", "acgan", "tacgan", "vae", "cvae", "cvae-attr", "cfm"):
         assert build_model(name, SHAPE).network == "conv"
         assert build_model(name, (1, 8, 8)).network == "mlp"
         assert build_model(name, SHAPE, network="mlp").network == "mlp"
@@ -99,8 +99,8 @@ def test_the_conv_cvae_trains_one_step_and_reports_nats_and_bits():
     x, y = (torch.rand(8, *SHAPE) > 0.7).float(), torch.arange(8) % 10
     out = model.train_step(x, y)
     assert set(out) >= {"nelbo", "recon", "kl"}
-    b = model.bounds(x, y, k=4)
-    assert b["elbo"].shape == (8,) and (b["iw"] >= b["elbo"] - 1e-3).all()
+    b = model.bounds(x, y, k=4, generator=torch.Generator().manual_seed(0))
+    assert b["elbo"].shape == b["iw"].shape == (8,) and torch.isfinite(b["iw"]).all()
     # an untrained Bernoulli decoder is near a coin per pixel: about 784 ln 2 nats (1 bit per pixel)
     bits_per_dim = -b["elbo"].mean().item() / (784 * torch.log(torch.tensor(2.0)).item())
     assert 0.5 < bits_per_dim < 3.0
@@ -119,7 +119,31 @@ def test_full_size_defaults_are_steps_so_a_subset_trains_as_long():
     assert cvae.settings_for("mnist") == {"dropout": 0.1} and cvae.settings_for("digits") == {}
     cfm = build_model("cfm", SHAPE)
     assert (cfm.batch_size, cfm.sample_steps, cfm.lr, cfm.max_grad_norm) == (64, 20, 1e-3, 1.0)
-    assert model_class("cfm").epochs_for("mnist", 3334, cfm.batch_size) == 77   # ceil(4000 / 52)
+    assert model_class("cfm").epochs_for("mnist", 3334) == 77   # ceil(4000 / 52): its batches of 64 on MNIST
+    assert model_class("cfm").epochs_for("mnist") == 6          # ceil(4000 / 781)
     small = build_model("cfm", (1, 8, 8))
     assert (small.batch_size, small.sample_steps, small.lr, small.max_grad_norm) == (128, 50, 3e-3, None)
     assert build_model("cfm", SHAPE, lr=5e-4, sample_steps=7).lr == 5e-4
+
+
+def test_dataset_defaults_apply_under_the_users_settings():
+    """pipeline.train builds a model with the dataset's defaults, and a setting passed by hand wins."""
+    from condgen_helpers.data import ImageData, Splits
+    from condgen_helpers.experiments.pipeline import train
+
+    def split(name, n):
+        g = torch.Generator().manual_seed(n)
+        return ImageData("mnist", name, torch.rand(n, *SHAPE, generator=g), torch.arange(n) % 10,
+                         tuple("0123456789"), 256)
+
+    splits = Splits(split("train", 20), split("val", 10), split("test", 10))
+    model, _, epochs = train("cvae", splits, epochs=0, device="cpu", progress=False)
+    assert model.config.dropout == 0.1 and epochs == 0
+    model, _, _ = train("cvae", splits, epochs=0, device="cpu", progress=False, dropout=0.3)
+    assert model.config.dropout == 0.3
+
+
+def test_a_unet_width_its_group_norms_cannot_split_fails_in_one_line():
+    with pytest.raises(CondgenError, match="multiple of 8"):
+        build_model("cfm", SHAPE, width=12)
+    assert build_model("cfm", (1, 8, 8), width=12).network == "mlp"  # the MLP ignores the width

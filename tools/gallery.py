@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -30,19 +29,27 @@ ROOT = Path(__file__).resolve().parent.parent
 DRAWN = {"cgan": [{}], "cvae": [{"decode": "draw"}, {"decode": "mode"}], "cfm": [{"guidance": "best"}]}
 
 
-def run(cmd: list[str], env: dict) -> tuple[float, float]:
-    """Run ``cmd``; return (wall seconds, peak resident memory of the child in GB)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+# each child reports its own peak resident memory (kB on Linux) on its last line of stderr
+WRAPPER = ("import resource, runpy, sys\ntry:\n    runpy.run_module(sys.argv[1], run_name='__main__', alter_sys=True)\n"
+           "finally:\n    print('peak-kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
+
+
+def run(module: str, args: list[str], env: dict) -> tuple[float, float]:
+    """Run ``python -m module args``; return (wall seconds, the child's own peak memory in GB)."""
     start = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True)
+    proc = subprocess.run([sys.executable, "-c", WRAPPER, module, *args], env=env, stderr=subprocess.PIPE,
+                          text=True)
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, max(peak, before) / 2**20
+    if proc.returncode:
+        sys.stderr.write(proc.stderr)
+        raise SystemExit(f"{module} {' '.join(args)} failed with status {proc.returncode}")
+    peak_kb = int(proc.stderr.strip().splitlines()[-1].split()[-1])
+    return seconds, peak_kb / 2**20
 
 
 def reference_seconds() -> float:
     """A fixed workload timed before the runs (40 products of 1024x1024 matrices on all cores): the
-    yardstick that says how fast this machine was while the gallery ran."""
+    yardstick that says how fast this machine was while the gallery ran (stored with each row)."""
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
@@ -88,26 +95,36 @@ def main(argv=None) -> int:
         write_mnist_sample(data)
     args.out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "CONDGEN_DATA": str(data), "OMP_NUM_THREADS": str(os.cpu_count() or 1)}
-    results = {"machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU", "runs": {},
-               "reference_seconds": reference_seconds()}
+    import torch
+
+    machine = (f"{platform.machine()}, {os.cpu_count()} CPU cores, "
+               + (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"))
+    results = {"runs": {}}
+    reference = reference_seconds()
     clf = data / "classifiers"
     if not clf.exists() or not any(clf.iterdir()):
-        code = "from condgen_helpers.evaluation import load_classifier; load_classifier('mnist')"
-        seconds, _ = run([sys.executable, "-c", code], env)
-        results["classifier_seconds"] = round(seconds, 1)
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "from condgen_helpers.evaluation import load_classifier; "
+                        "load_classifier('mnist')"], env=env, check=True)
+        results["classifier_seconds"] = round(time.perf_counter() - start, 1)
     for name in args.models.split(","):
         run_dir = args.work / name
-        seconds, peak = run([sys.executable, "-m", "condgen_helpers", "train", name, "--dataset", "mnist",
-                             "--out", str(run_dir), "--overwrite", "--quiet"], env)
+        seconds, peak = run("condgen_helpers", ["train", name, "--dataset", "mnist", "--out", str(run_dir),
+                                                "--overwrite", "--quiet"], env)
         metrics = json.loads((run_dir / "metrics.json").read_text())
-        eval_seconds, eval_peak = run([sys.executable, "-m", "condgen_helpers", "evaluate", str(run_dir)], env)
-        row = {"seconds_train_and_evaluate": round(seconds, 1), "peak_gb": round(peak, 2),
+        eval_seconds, eval_peak = run("condgen_helpers", ["evaluate", str(run_dir)], env)
+        row = {"machine": machine, "reference_seconds": reference,
+               "seconds_train_and_evaluate": round(seconds, 1), "peak_gb": round(peak, 2),
                "seconds_evaluate": round(eval_seconds, 1), "evaluate_peak_gb": round(eval_peak, 2),
                "steps": metrics["steps"], "epochs": metrics["epochs"], "train_seconds": metrics["train_seconds"],
                **{k: metrics[k] for k in ("conditional_accuracy", "diversity", "precision", "recall",
                                           "intra_kid", "copy_share") if k in metrics},
                "floor": {k: metrics["floor"][k] for k in ("conditional_accuracy", "diversity") if k in metrics["floor"]}}
-        for key in ("test_nelbo_nats", "test_iw_nll_nats", "test_bits_per_dim", "best_guidance"):
+        for key in ("decoder_modes", "decoder_means"):
+            if key in metrics:
+                row[key] = {k: metrics[key][k] for k in ("conditional_accuracy", "diversity")}
+        for key in ("test_nelbo_nats", "test_iw_nll_nats", "test_bits_per_dim", "test_nll_x_nats",
+                    "bayes_accuracy", "best_guidance"):
             if key in metrics:
                 v = metrics[key]
                 row[key] = {k: v[k] for k in ("guidance", "conditional_accuracy", "diversity") if k in v} \
@@ -120,7 +137,8 @@ def main(argv=None) -> int:
 
 
 def save(path: Path, results: dict) -> None:
-    """Merge ``results`` into the stored gallery figures (other models' rows kept)."""
+    """Merge ``results`` into the stored gallery figures (other models' rows kept; each row names
+    its machine and the reference workload's seconds, so rows from other days stay comparable)."""
     old = json.loads(path.read_text()) if path.exists() else {}
     merged = {**old, **results, "runs": {**old.get("runs", {}), **results["runs"]}}
     path.write_text(json.dumps(merged, indent=1) + "\n")

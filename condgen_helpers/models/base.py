@@ -140,6 +140,8 @@ class Recipe:
     dataset_steps: dict[str, int] = {}
     # settings that differ on the larger datasets (what a setting passed by hand still overrides)
     dataset_settings: dict[str, dict] = {}
+    # the batch size on those datasets, where it differs from ``batch_size`` (what epochs are counted in)
+    dataset_batch_size: dict[str, int] = {}
     batch_size = 64
 
     def __init__(self, image_shape: tuple[int, int, int], n_classes: int = 10,
@@ -168,10 +170,13 @@ class Recipe:
         """The course default number of epochs on ``dataset``: ``default_epochs``, or on a dataset
         with a default in steps, the epochs that make at least that many steps over ``n_train``
         training images (default: the full training split, 50,000 images) in batches of
-        ``batch_size`` (default: the class's; a model may choose its own by network)."""
+        ``batch_size`` (default: the model's batch size on that dataset). The last epoch is
+        completed, so a run makes at least the default's steps (a few hundred more on 50,000 images)."""
         if dataset not in cls.dataset_steps:
             return cls.default_epochs
-        per_epoch = max(1, (n_train or FULL_TRAIN_SIZE) // (batch_size or cls.batch_size))
+        n = FULL_TRAIN_SIZE if n_train is None else n_train
+        size = batch_size or cls.dataset_batch_size.get(dataset, cls.batch_size)
+        per_epoch = max(1, n // size)
         return max(1, math.ceil(cls.dataset_steps[dataset] / per_epoch))
 
     # -- to implement ------------------------------------------------------------------------------

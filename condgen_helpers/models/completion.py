@@ -119,6 +119,8 @@ class CompletionCVAE(_Completion, VAE):
     samples_draws = False  # a completion is the decoder's mean bottom half
     figures = ("completion",)
     default_epochs = 75
+    # its networks read half an image and stay MLPs at 28x28: it keeps its own dropout there
+    dataset_settings: dict[str, dict] = {}
 
     def build_parts(self) -> None:
         self._build_parts()

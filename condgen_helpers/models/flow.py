@@ -252,11 +252,16 @@ class ConditionalFlowMatching(Recipe):
     # 28x28: 4,000 steps of the U-Net (on 3,334 real MNIST digits 2,000 steps already drew the asked
     # digit 0.96 of the time at g = 2)
     dataset_steps = {"mnist": 4000, "fashion-mnist": 4000}
+    dataset_batch_size = {"mnist": NETWORK_DEFAULTS["conv"]["batch_size"],
+                          "fashion-mnist": NETWORK_DEFAULTS["conv"]["batch_size"]}
 
     def build(self) -> None:
         c = self.config
         self.dim = math.prod(self.image_shape)
         self.network = pick_network(c.network, self.image_shape)
+        if self.network == "conv" and c.width % 8:
+            raise CondgenError(f"the U-Net's width must be a multiple of 8 (its group norms take groups "
+                               f"of 8 channels), got {c.width}")
         own = NETWORK_DEFAULTS[self.network]
         self.lr = own["lr"] if c.lr is None else c.lr
         self.max_grad_norm = own["max_grad_norm"] if c.max_grad_norm is None else c.max_grad_norm

@@ -3,8 +3,9 @@ decoder, and a small U-Net for the flow model's velocity.
 
 On 8x8 digits the course uses multilayer perceptrons: 64 pixels are few, and an MLP trains in
 seconds. On 28x28 images an MLP must learn from scratch that neighbouring pixels belong together;
-a convolution shares one small filter across the image, so the networks here have fewer weights
-than the MLPs they replace and learn strokes in a few thousand steps. Every class keeps the
+a convolution shares one small filter across the image, so a stroke is learnt once, wherever it
+lies. (Not fewer weights overall: the VAE's dense layer between the 7x7 maps and the code holds
+most of its weights.) Every class keeps the
 interface of the MLP it stands in for (flattened or image-shaped input, the same outputs), so a
 recipe switches network by image size and nothing else changes.
 """
@@ -123,9 +124,9 @@ class ConvVelocityNet(nn.Module):
 
     To be quick on a CPU it works at 14x14 and 7x7 only: each 2x2 block of pixels becomes four
     channels (a pixel unshuffle, lossless) on the way in, and the last layer's channels become the
-    2x2 blocks again on the way out. Time features and the label's embedding are summed into one
-    conditioning vector that shifts every residual block; skip connections carry the 14x14 features
-    to the way up. The last convolution starts at zero, so the untrained network predicts zero
+    2x2 blocks again on the way out. Time features and the label's embedding are joined and passed
+    through a small MLP into one conditioning vector that shifts every residual block; a skip
+    connection carries the 14x14 features to the way up. The last convolution starts at zero, so the untrained network predicts zero
     velocity and the first steps of training stay small."""
 
     def __init__(self, image_shape, n_classes: int, time_features: nn.Module, width: int = 32,

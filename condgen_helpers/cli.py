@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--labels", type=_labels, help="classes to sample, e.g. 0,3,7 (conditional models)")
     s.add_argument("--seed", type=_count, default=0)
     s.add_argument("--guidance", type=_guidance, help=GUIDANCE_HELP)
-    s.add_argument("--steps", type=_positive, help="ODE steps when sampling a flow model (default: its own, 50)")
+    s.add_argument("--steps", type=_positive, help="ODE steps when sampling a flow model (default: its own: 50 for the MLP, 20 for the 28x28 U-Net)")
     s.add_argument("--decode", choices=DECODES, default=None,
                    help="what a VAE-family model returns for each code: its decoder's mean (default), "
                         "mode (every pixel at its most probable value: sharp) or a pixel draw")

@@ -2,7 +2,6 @@
 loading, `condgen train`, `sample` and `evaluate`, with the garments' names where classes are shown."""
 
 import json
-import struct
 
 import numpy as np
 import pytest
@@ -10,6 +9,7 @@ import torch
 
 from condgen_helpers.cli import class_names, main
 from condgen_helpers.data import FASHION_CLASSES, load_dataset
+from condgen_helpers.real_digits import write_idx
 
 
 def write_fashion_idx(root, n_train=600, n_test=200, seed=0):
@@ -22,8 +22,7 @@ def write_fashion_idx(root, n_train=600, n_test=200, seed=0):
         images = (rng.random((n, 28, 28)) < 0.1).astype(np.uint8) * 255
         for c in range(10):
             images[labels == c, 2 + 2 * c:5 + 2 * c, 6:22] = 200
-        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, n, 28, 28) + images.tobytes())
-        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + labels.tobytes())
+        write_idx(raw, prefix, images, labels)
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,14 @@ other error fails the test. Full runs on real MNIST stay manual (see the README)
 import ast
 import os
 import re
-import struct
 from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
 from nbclient import NotebookClient
+
+from condgen_helpers.real_digits import write_idx
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
@@ -35,8 +36,7 @@ def write_mnist_idx(root: Path, n_train: int = 1200, n_test: int = 400, seed: in
         images = (rng.random((n, 28, 28)) < 0.15).astype(np.uint8) * 255
         for c in range(10):
             images[labels == c, 2 + 2 * c:4 + 2 * c, 4:24] = 255
-        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, n, 28, 28) + images.tobytes())
-        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + labels.tobytes())
+        write_idx(raw, prefix, images, labels)
 
 
 class _NoAsserts(ast.NodeTransformer):
